@@ -1,0 +1,43 @@
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Schema from "effect/Schema"
+
+/**
+ * What every device server tells the rest of the machine about itself:
+ * who it is, and how its state is saved and restored. The snapshot code
+ * knows only this interface, never a device's internals.
+ */
+export interface DeviceServer<State = unknown, Encoded = unknown> {
+  /** Unique within a machine, e.g. "com1", "rtc", "pm". */
+  readonly id: string
+  /** The device model, e.g. "uart16550". Names the state schema's family. */
+  readonly kind: string
+  /** Version of `stateSchema`; bumped with a migration whenever the state gains a field. */
+  readonly stateVersion: number
+  readonly stateSchema: Schema.Schema<State, Encoded>
+  /** Current state as a plain value (no live resources). */
+  readonly save: () => State
+  /** Replaces the device's state; the guest has not run since the save. */
+  readonly restore: (state: State) => void
+}
+
+/** The servers of one machine, in the order their layers were built. */
+export class DeviceServers extends Context.Tag("bhyve-ts/DeviceServers")<DeviceServers, Array<DeviceServer>>() {}
+
+export const layerDeviceServers: Layer.Layer<DeviceServers> = Layer.sync(DeviceServers, () => [])
+
+/** Adds a server to the machine's list for the life of the current scope. */
+export const announce = <S, E>(server: DeviceServer<S, E>) =>
+  Effect.flatMap(DeviceServers, (servers) =>
+    Effect.acquireRelease(
+      Effect.sync(() => {
+        servers.push(server as unknown as DeviceServer)
+      }),
+      () =>
+        Effect.sync(() => {
+          const i = servers.indexOf(server as unknown as DeviceServer)
+          if (i >= 0) servers.splice(i, 1)
+        })
+    )
+  )
