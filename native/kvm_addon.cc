@@ -1,0 +1,133 @@
+// The thin native layer: system calls that JavaScript cannot make itself
+// (open/close of device files, ioctl with a struct pointer, mmap) and the
+// vCPU run/kick pair. Every struct layout and every policy lives in
+// TypeScript. Failures come back as negative errno values, never as throws.
+#include <napi.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "vcpu_kick.h"
+
+namespace {
+
+Napi::Value Errno(Napi::Env env, int err) { return Napi::Number::New(env, -err); }
+
+// open(path, O_RDWR | O_CLOEXEC) -> fd or -errno
+Napi::Value Open(const Napi::CallbackInfo& info) {
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+  return fd < 0 ? Errno(info.Env(), errno) : Napi::Number::New(info.Env(), fd);
+}
+
+Napi::Value Close(const Napi::CallbackInfo& info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  return Napi::Number::New(info.Env(), close(fd) < 0 ? -errno : 0);
+}
+
+// ioctl(fd, request, unsigned long arg) -> result or -errno
+Napi::Value IoctlValue(const Napi::CallbackInfo& info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  unsigned long request = static_cast<unsigned long>(info[1].As<Napi::Number>().Int64Value());
+  unsigned long arg = static_cast<unsigned long>(info[2].As<Napi::Number>().Int64Value());
+  int rc = ioctl(fd, request, arg);
+  return rc < 0 ? Errno(info.Env(), errno) : Napi::Number::New(info.Env(), rc);
+}
+
+// ioctl(fd, request, pointer to the bytes of a Uint8Array) -> result or -errno
+Napi::Value IoctlBuffer(const Napi::CallbackInfo& info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  unsigned long request = static_cast<unsigned long>(info[1].As<Napi::Number>().Int64Value());
+  Napi::Uint8Array bytes = info[2].As<Napi::Uint8Array>();
+  int rc = ioctl(fd, request, bytes.Data());
+  return rc < 0 ? Errno(info.Env(), errno) : Napi::Number::New(info.Env(), rc);
+}
+
+// The mapping outlives any GC decision: it is unmapped only by Unmap(), which
+// first detaches the ArrayBuffer so that no JavaScript view can reach freed
+// memory afterwards.
+Napi::Value WrapMapping(Napi::Env env, void* addr, size_t size) {
+  return Napi::ArrayBuffer::New(env, addr, size);
+}
+
+// Anonymous shared memory (guest RAM) -> ArrayBuffer or -errno
+Napi::Value MapAnonymous(const Napi::CallbackInfo& info) {
+  size_t size = static_cast<size_t>(info[0].As<Napi::Number>().Int64Value());
+  void* addr = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (addr == MAP_FAILED) return Errno(info.Env(), errno);
+  madvise(addr, size, MADV_MERGEABLE);
+  return WrapMapping(info.Env(), addr, size);
+}
+
+// mmap of a file descriptor (the vCPU's struct kvm_run) -> ArrayBuffer or -errno
+Napi::Value MapFd(const Napi::CallbackInfo& info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  size_t size = static_cast<size_t>(info[1].As<Napi::Number>().Int64Value());
+  off_t offset = static_cast<off_t>(info[2].As<Napi::Number>().Int64Value());
+  void* addr = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, offset);
+  if (addr == MAP_FAILED) return Errno(info.Env(), errno);
+  return WrapMapping(info.Env(), addr, size);
+}
+
+Napi::Value Unmap(const Napi::CallbackInfo& info) {
+  Napi::ArrayBuffer buffer = info[0].As<Napi::ArrayBuffer>();
+  void* addr = buffer.Data();
+  size_t size = buffer.ByteLength();
+  if (addr == nullptr || size == 0) return Napi::Number::New(info.Env(), 0);  // already unmapped
+  buffer.Detach();
+  return Napi::Number::New(info.Env(), munmap(addr, size) < 0 ? -errno : 0);
+}
+
+// Host virtual address of an ArrayBuffer, for KVM_SET_USER_MEMORY_REGION.
+Napi::Value AddressOf(const Napi::CallbackInfo& info) {
+  Napi::ArrayBuffer buffer = info[0].As<Napi::ArrayBuffer>();
+  return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(reinterpret_cast<uintptr_t>(buffer.Data())));
+}
+
+Napi::Value KickRegister(const Napi::CallbackInfo& info) {
+  Napi::ArrayBuffer run = info[0].As<Napi::ArrayBuffer>();
+  return Napi::Number::New(info.Env(), bhyve::kick_register(static_cast<struct kvm_run*>(run.Data())));
+}
+
+Napi::Value KickUnregister(const Napi::CallbackInfo& info) {
+  bhyve::kick_unregister(info[0].As<Napi::Number>().Int32Value());
+  return info.Env().Undefined();
+}
+
+// KVM_RUN on the calling thread -> 0 or -errno. Blocks while the guest runs,
+// at most timeout_ms (third argument) when it is given.
+Napi::Value Run(const Napi::CallbackInfo& info) {
+  int token = info[0].As<Napi::Number>().Int32Value();
+  int fd = info[1].As<Napi::Number>().Int32Value();
+  int timeout_ms = info.Length() > 2 ? info[2].As<Napi::Number>().Int32Value() : 0;
+  return Napi::Number::New(info.Env(), bhyve::kick_run(token, fd, timeout_ms));
+}
+
+Napi::Value Kick(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), bhyve::kick(info[0].As<Napi::Number>().Int32Value()));
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  bhyve::kick_install_signal();
+  exports.Set("open", Napi::Function::New(env, Open));
+  exports.Set("close", Napi::Function::New(env, Close));
+  exports.Set("ioctlValue", Napi::Function::New(env, IoctlValue));
+  exports.Set("ioctlBuffer", Napi::Function::New(env, IoctlBuffer));
+  exports.Set("mapAnonymous", Napi::Function::New(env, MapAnonymous));
+  exports.Set("mapFd", Napi::Function::New(env, MapFd));
+  exports.Set("unmap", Napi::Function::New(env, Unmap));
+  exports.Set("addressOf", Napi::Function::New(env, AddressOf));
+  exports.Set("kickRegister", Napi::Function::New(env, KickRegister));
+  exports.Set("kickUnregister", Napi::Function::New(env, KickUnregister));
+  exports.Set("run", Napi::Function::New(env, Run));
+  exports.Set("kick", Napi::Function::New(env, Kick));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(bhyve_kvm, Init)

@@ -1,0 +1,40 @@
+import * as Effect from "effect/Effect"
+import { createRequire } from "node:module"
+import { fileURLToPath } from "node:url"
+import { NativeAddonMissing } from "./KvmError.js"
+
+/**
+ * The native addon's surface (native/kvm_addon.cc). Every call returns a
+ * negative errno on failure instead of throwing.
+ */
+export interface NativeKvm {
+  readonly open: (path: string) => number
+  readonly close: (fd: number) => number
+  readonly ioctlValue: (fd: number, request: number, arg: number) => number
+  readonly ioctlBuffer: (fd: number, request: number, bytes: Uint8Array) => number
+  readonly mapAnonymous: (size: number) => ArrayBuffer | number
+  readonly mapFd: (fd: number, size: number, offset: number) => ArrayBuffer | number
+  readonly unmap: (buffer: ArrayBuffer) => number
+  readonly addressOf: (buffer: ArrayBuffer) => bigint
+  readonly kickRegister: (run: ArrayBuffer) => number
+  readonly kickUnregister: (token: number) => void
+  /** KVM_RUN on the calling thread; with timeoutMs > 0 a watchdog kicks it after that long. */
+  readonly run: (token: number, vcpuFd: number, timeoutMs?: number) => number
+  readonly kick: (token: number) => number
+}
+
+// dist/kernel/ and src/kernel/ are both two levels below the package root.
+const addonPath = fileURLToPath(new URL("../../build/Release/bhyve_kvm.node", import.meta.url))
+
+let cached: NativeKvm | undefined
+
+export const loadNativeKvm: Effect.Effect<NativeKvm, NativeAddonMissing> = Effect.suspend(() => {
+  if (cached) return Effect.succeed(cached)
+  return Effect.try({
+    try: () => {
+      cached = createRequire(import.meta.url)(addonPath) as NativeKvm
+      return cached
+    },
+    catch: (e) => new NativeAddonMissing({ path: addonPath, reason: e instanceof Error ? e.message : String(e) })
+  })
+})
