@@ -1,0 +1,101 @@
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import { readFile } from "node:fs/promises"
+import * as Bus from "../bus/Bus.js"
+import type { BadRange, BusConflict } from "../bus/BusErrors.js"
+import { GuestMemory } from "../kernel/GuestMemory.js"
+import * as Kernel from "../kernel/Kernel.js"
+import * as KvmInterruptController from "../kernel/KvmInterruptController.js"
+import type { KvmError, KvmUnavailable, NativeAddonMissing } from "../kernel/KvmError.js"
+import type { KvmSystem } from "../kernel/KvmSystem.js"
+import { Vcpus } from "../kernel/Vcpus.js"
+import type { Vm } from "../kernel/Vm.js"
+import { loadKernel } from "../loader/KernelLoader.js"
+import { KernelNotFound, type LoaderError } from "../loader/LoaderError.js"
+import { type DeviceServers, layerDeviceServers } from "../servers/DeviceServer.js"
+import type { InterruptController } from "../servers/InterruptController.js"
+import { layerMachineEvents, MachineEvents } from "../servers/MachineEvents.js"
+import { MachineConfigError } from "./MachineConfigError.js"
+import type { MachineExit, VcpuFailure } from "./MachineExit.js"
+import { runVcpu } from "./VcpuLoop.js"
+
+/** What a device server's layer may ask for while it is built. */
+export type MachineServices = Bus.Bus | DeviceServers | InterruptController | MachineEvents | GuestMemory | Vm | KvmSystem
+
+/** A device server: a layer that registers its ranges and announces itself. */
+export type DeviceLayer<E = unknown> = Layer.Layer<never, E, MachineServices>
+
+export interface MachineSpec<E = never> {
+  readonly cpus?: number
+  /** Bytes of guest RAM. */
+  readonly memoryBytes: number
+  readonly boot: { readonly kernel: string; readonly cmdline?: string }
+  readonly devices: ReadonlyArray<DeviceLayer<E>>
+  /** Unclaimed guest I/O stops the VM instead of reading all-ones. */
+  readonly strictBus?: boolean
+  readonly kvmPath?: string
+}
+
+export type MachineError =
+  | KvmError
+  | KvmUnavailable
+  | NativeAddonMissing
+  | LoaderError
+  | BusConflict
+  | BadRange
+  | VcpuFailure
+  | MachineConfigError
+
+const MIN_MEMORY = 2 << 20
+
+/** The kernel, the bus and the machine-wide services every device server may use. */
+const machineLayer = <E>(spec: MachineSpec<E>) => {
+  const kernel = Kernel.layer({ cpus: spec.cpus ?? 1, memoryBytes: spec.memoryBytes, kvmPath: spec.kvmPath })
+  const core = Layer.mergeAll(
+    Bus.layer({ strict: spec.strictBus ?? false }),
+    layerDeviceServers,
+    layerMachineEvents,
+    KvmInterruptController.layer()
+  ).pipe(Layer.provideMerge(kernel))
+  const [first, ...rest] = spec.devices
+  const devices = first === undefined ? Layer.empty : Layer.mergeAll(first, ...rest)
+  return devices.pipe(Layer.provideMerge(core))
+}
+
+const readKernel = (path: string) =>
+  Effect.tryPromise({
+    try: () => readFile(path),
+    catch: (e) => new KernelNotFound({ path, reason: (e as NodeJS.ErrnoException).code ?? String(e) })
+  })
+
+/**
+ * Builds the machine in the current scope and loads its kernel; the
+ * returned effect runs the guest until it stops. Separate so that callers
+ * (the CLI, snapshot restore) can act between building and running.
+ */
+export const build = <E>(spec: MachineSpec<E>): Effect.Effect<Effect.Effect<MachineExit, VcpuFailure>, MachineError | E, Scope.Scope> =>
+  Effect.gen(function*() {
+    const cpus = spec.cpus ?? 1
+    if (cpus !== 1) {
+      return yield* new MachineConfigError({ field: "cpus", reason: `${cpus} vCPUs requested; this build runs uniprocessor guests only (-c 1)` })
+    }
+    if (!Number.isSafeInteger(spec.memoryBytes) || spec.memoryBytes < MIN_MEMORY || spec.memoryBytes % 4096 !== 0) {
+      return yield* new MachineConfigError({ field: "memory", reason: `${spec.memoryBytes} bytes: need a multiple of 4 KiB, at least 2 MiB` })
+    }
+    const image = yield* readKernel(spec.boot.kernel)
+    const context = yield* Layer.build(machineLayer(spec))
+    const memory = yield* Effect.provide(GuestMemory, context)
+    const vcpus = yield* Effect.provide(Vcpus, context)
+    const bus = yield* Effect.provide(Bus.Bus, context)
+    const events = yield* Effect.provide(MachineEvents, context)
+    const plan = yield* loadKernel({ path: spec.boot.kernel, image, ram: memory, cmdline: spec.boot.cmdline ?? "" })
+    const bsp = vcpus[0]
+    yield* bsp.setSregs(plan.applySregs(yield* bsp.getSregs()))
+    yield* bsp.setRegs(plan.regs)
+    return runVcpu(bsp, bus, events)
+  })
+
+/** Builds the machine, runs the guest until it stops, then releases everything. */
+export const run = <E>(spec: MachineSpec<E>): Effect.Effect<MachineExit, MachineError | E> =>
+  Effect.scoped(Effect.flatten(build(spec)))
