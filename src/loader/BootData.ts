@@ -1,0 +1,48 @@
+/**
+ * The PVH boot information block: struct hvm_start_info (version 1), its
+ * memory map and the command line, written into the low-memory boot area.
+ * Both boot modes hand the guest the same block.
+ */
+import {
+  CMDLINE_ADDR, MEMMAP_ADDR, MEMMAP_ENTRY_SIZE, START_INFO_ADDR
+} from "./BootLayout.js"
+import type { E820Entry } from "./E820.js"
+
+export const HVM_START_MAGIC = 0x336ec578
+export const HVM_START_VERSION = 1
+
+const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength)
+
+/** Writes `cmdline` (already-encoded bytes) and its NUL at CMDLINE_ADDR. */
+export const writeCmdline = (lowMem: Uint8Array, cmdline: Uint8Array): void => {
+  lowMem.set(cmdline, CMDLINE_ADDR)
+  lowMem[CMDLINE_ADDR + cmdline.length] = 0
+}
+
+/** Writes hvm_memmap_table_entry {u64 addr, u64 size, u32 type, u32 reserved} records. */
+export const writeMemmap = (lowMem: Uint8Array, entries: ReadonlyArray<E820Entry>): void => {
+  const v = view(lowMem)
+  entries.forEach((e, i) => {
+    const o = MEMMAP_ADDR + i * MEMMAP_ENTRY_SIZE
+    v.setBigUint64(o, BigInt(e.addr), true)
+    v.setBigUint64(o + 8, BigInt(e.size), true)
+    v.setUint32(o + 16, e.type, true)
+    v.setUint32(o + 20, 0, true)
+  })
+}
+
+/** Writes struct hvm_start_info; no modules, no RSDP (the guest has no ACPI yet). */
+export const writeStartInfo = (lowMem: Uint8Array, memmapEntries: number): void => {
+  const v = view(lowMem)
+  const o = START_INFO_ADDR
+  v.setUint32(o + 0, HVM_START_MAGIC, true)
+  v.setUint32(o + 4, HVM_START_VERSION, true)
+  v.setUint32(o + 8, 0, true) // flags
+  v.setUint32(o + 12, 0, true) // nr_modules
+  v.setBigUint64(o + 16, 0n, true) // modlist_paddr
+  v.setBigUint64(o + 24, BigInt(CMDLINE_ADDR), true)
+  v.setBigUint64(o + 32, 0n, true) // rsdp_paddr
+  v.setBigUint64(o + 40, BigInt(MEMMAP_ADDR), true)
+  v.setUint32(o + 48, memmapEntries, true)
+  v.setUint32(o + 52, 0, true) // reserved
+}
