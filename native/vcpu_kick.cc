@@ -25,13 +25,15 @@ struct KickTarget {
   Clock::time_point deadline{};
 };
 
-std::mutex table_mutex;
-std::vector<KickTarget> table;  // index = token
+// Never destroyed: the watchdog thread waits on these until the process
+// ends, and destroying a condition variable with a waiter blocks exit().
+std::mutex& table_mutex = *new std::mutex;
+std::vector<KickTarget>& table = *new std::vector<KickTarget>;  // index = token
 
 // The watchdog kicks a vCPU whose KVM_RUN outlives its deadline, so the
 // JavaScript thread that called run() regains control (timers, messages,
 // interruption) even when the guest never exits.
-std::condition_variable watchdog_cv;
+std::condition_variable& watchdog_cv = *new std::condition_variable;
 bool watchdog_started = false;
 bool watchdog_sleeping_forever = true;
 Clock::time_point watchdog_wake{};

@@ -1,3 +1,4 @@
+import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
@@ -9,6 +10,7 @@ import * as Kernel from "../kernel/Kernel.js"
 import * as KvmInterruptController from "../kernel/KvmInterruptController.js"
 import type { KvmError, KvmUnavailable, NativeAddonMissing } from "../kernel/KvmError.js"
 import type { KvmSystem } from "../kernel/KvmSystem.js"
+import type { Vcpu } from "../kernel/Vcpu.js"
 import { Vcpus } from "../kernel/Vcpus.js"
 import type { Vm } from "../kernel/Vm.js"
 import { loadKernel } from "../loader/KernelLoader.js"
@@ -69,12 +71,20 @@ const readKernel = (path: string) =>
     catch: (e) => new KernelNotFound({ path, reason: (e as NodeJS.ErrnoException).code ?? String(e) })
   })
 
+/** A machine built and loaded, not yet running. */
+export interface BuiltMachine {
+  /** Every service of the machine: kernel, bus, device servers. */
+  readonly context: Context.Context<MachineServices>
+  readonly vcpus: ReadonlyArray<Vcpu>
+  /** Runs the guest until it stops. */
+  readonly run: Effect.Effect<MachineExit, VcpuFailure>
+}
+
 /**
- * Builds the machine in the current scope and loads its kernel; the
- * returned effect runs the guest until it stops. Separate so that callers
- * (the CLI, snapshot restore) can act between building and running.
+ * Builds the machine in the current scope and loads its kernel. Separate
+ * from running so that callers (the CLI, snapshot restore) can act in between.
  */
-export const build = <E>(spec: MachineSpec<E>): Effect.Effect<Effect.Effect<MachineExit, VcpuFailure>, MachineError | E, Scope.Scope> =>
+export const build = <E>(spec: MachineSpec<E>): Effect.Effect<BuiltMachine, MachineError | E, Scope.Scope> =>
   Effect.gen(function*() {
     const cpus = spec.cpus ?? 1
     if (cpus !== 1) {
@@ -93,9 +103,9 @@ export const build = <E>(spec: MachineSpec<E>): Effect.Effect<Effect.Effect<Mach
     const bsp = vcpus[0]
     yield* bsp.setSregs(plan.applySregs(yield* bsp.getSregs()))
     yield* bsp.setRegs(plan.regs)
-    return runVcpu(bsp, bus, events)
+    return { context, vcpus, run: runVcpu(bsp, bus, events) }
   })
 
 /** Builds the machine, runs the guest until it stops, then releases everything. */
 export const run = <E>(spec: MachineSpec<E>): Effect.Effect<MachineExit, MachineError | E> =>
-  Effect.scoped(Effect.flatten(build(spec)))
+  Effect.scoped(Effect.flatMap(build(spec), (machine) => machine.run))

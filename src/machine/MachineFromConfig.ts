@@ -1,0 +1,40 @@
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { LOWMEM_LIMIT } from "../kernel/MemoryLayout.js"
+import * as PmServer from "../servers/pm/PmServer.js"
+import * as ResetServer from "../servers/reset/ResetServer.js"
+import * as RtcServer from "../servers/rtc/RtcServer.js"
+import * as SerialBackends from "../servers/serial-backend/SerialBackends.js"
+import * as UartServer from "../servers/uart/UartServer.js"
+import type { MachineConfig, SerialConfig } from "./MachineConfig.js"
+import type { DeviceLayer, MachineSpec } from "./Machine.js"
+
+/** A COM port with its backend opened for the life of the machine. */
+const uart = (serial: SerialConfig): DeviceLayer =>
+  Layer.unwrapScoped(
+    Effect.map(SerialBackends.fromConfig(serial.backend), (backend) => UartServer.layer({ id: serial.port, backend }))
+  )
+
+/**
+ * The devices every bhyve machine has (RTC, ACPI PM, reset control and
+ * i8042 on the LPC bus, as bhyve registers them unconditionally), plus a
+ * COM port for each `-l`.
+ */
+export const legacyDevices = (config: MachineConfig): ReadonlyArray<DeviceLayer> => [
+  RtcServer.layer({
+    lowmem: Math.min(config.memoryBytes, LOWMEM_LIMIT),
+    highmem: Math.max(0, config.memoryBytes - LOWMEM_LIMIT)
+  }),
+  PmServer.layer(),
+  ResetServer.layerResetControl,
+  ResetServer.layerI8042,
+  ...config.serial.map(uart)
+]
+
+export const specFromConfig = (config: MachineConfig): MachineSpec<unknown> => ({
+  cpus: config.cpus,
+  memoryBytes: config.memoryBytes,
+  boot: config.boot,
+  devices: legacyDevices(config),
+  strictBus: config.strictBus
+})

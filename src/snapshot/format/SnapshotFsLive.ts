@@ -1,0 +1,40 @@
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as fs from "node:fs"
+import { type FileHandle, type FsOp, type OpenMode, SnapshotFs, SnapshotFsError, type SnapshotFsService } from "./SnapshotFs.js"
+
+const { O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_WRONLY } = fs.constants
+
+const flags: Record<OpenMode, number> = {
+  create: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW,
+  read: O_RDONLY | O_NONBLOCK,
+  directory: O_RDONLY | O_DIRECTORY
+}
+
+const codeOf = (e: unknown): string => {
+  if (typeof e === "object" && e !== null && "code" in e && typeof e.code === "string") return e.code
+  return e instanceof Error ? e.message : String(e)
+}
+
+const call = <A>(op: FsOp, path: string, f: () => A): Effect.Effect<A, SnapshotFsError> =>
+  Effect.try({ try: f, catch: (e) => new SnapshotFsError({ op, path, code: codeOf(e) }) })
+
+/** The real thing: synchronous node:fs calls (the guest is paused; these are the fastest path). */
+export const make = (): SnapshotFsService => ({
+  open: (path, mode) => call("open", path, (): FileHandle => ({ fd: fs.openSync(path, flags[mode], 0o600), path })),
+  close: (f) => call("close", f.path, () => fs.closeSync(f.fd)),
+  read: (f, buffer, position) => call("read", f.path, () => fs.readSync(f.fd, buffer, 0, buffer.length, position)),
+  write: (f, buffer, position) => call("write", f.path, () => fs.writeSync(f.fd, buffer, 0, buffer.length, position)),
+  fsync: (f) => call("fsync", f.path, () => fs.fsyncSync(f.fd)),
+  ftruncate: (f, length) => call("ftruncate", f.path, () => fs.ftruncateSync(f.fd, length)),
+  fstat: (f) =>
+    call("fstat", f.path, () => {
+      const s = fs.fstatSync(f.fd)
+      return { size: s.size, blocks: s.blocks, mode: s.mode, isFile: s.isFile() }
+    }),
+  rename: (from, to) => call("rename", from, () => fs.renameSync(from, to)),
+  unlink: (path) => call("unlink", path, () => fs.unlinkSync(path)),
+  readdir: (path) => call("readdir", path, () => fs.readdirSync(path))
+})
+
+export const layer: Layer.Layer<SnapshotFs> = Layer.sync(SnapshotFs, make)
