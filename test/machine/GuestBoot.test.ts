@@ -1,0 +1,71 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import { execFileSync } from "node:child_process"
+import * as Machine from "../../src/machine/Machine.js"
+import { hasKvm } from "../support/Kvm.js"
+import { guestPath, runGuest } from "../support/GuestRun.js"
+
+describe.skipIf(!hasKvm)("a guest booted through the Machine API", () => {
+  it.effect("prints its PVH command line on COM1 and powers off", () =>
+    Effect.gen(function*() {
+      const { exit, output } = yield* runGuest("hello.elf", "console=ttyS0 answer=42")
+      expect(output).toBe("hello: console=ttyS0 answer=42\nbye\n")
+      expect(exit).toEqual({ _tag: "PoweredOff", source: "pm" })
+    }))
+
+  it.effect("boots an ELF32 PVH kernel the same way", () =>
+    Effect.gen(function*() {
+      const { output } = yield* runGuest("hello32.elf", "from elf32")
+      expect(output).toBe("hello: from elf32\nbye\n")
+    }))
+
+  it.effect("enters a plain ELF64 kernel in long mode with start_info in %rsi", () =>
+    Effect.gen(function*() {
+      const { exit, output } = yield* runGuest("elf64.elf")
+      expect(output).toBe("elf64 ok\n")
+      expect(exit._tag).toBe("PoweredOff")
+    }))
+
+  it.effect("computes exactly what the host reference computes", () =>
+    Effect.gen(function*() {
+      const args = ["steps=200000", "every=10000"]
+      const expected = execFileSync(guestPath("compute-reference"), args, { encoding: "utf8" })
+      const { output } = yield* runGuest("compute.elf", args.join(" "))
+      expect(output).toBe(expected)
+    }))
+
+  it.effect("takes PIT interrupts through the in-kernel PIC at 100 Hz", () =>
+    Effect.gen(function*() {
+      const { lines } = yield* runGuest("timer.elf", "ticks=50")
+      expect(lines.map((l) => l.text)).toEqual(["tick 10", "tick 20", "tick 30", "tick 40", "tick 50", "ticks done 50"])
+      // Ten ticks apart at 100 Hz is 100 ms; allow for a noisy host.
+      const gaps = lines.slice(1, 5).map((l, i) => l.atMs - lines[i].atMs)
+      for (const gap of gaps) expect(gap).toBeGreaterThan(80)
+      const rate = 40 / ((lines[4].atMs - lines[0].atMs) / 1000)
+      expect(rate).toBeGreaterThan(90)
+      expect(rate).toBeLessThan(110)
+    }))
+
+  it.effect("reports a triple fault as such", () =>
+    Effect.gen(function*() {
+      const { exit, output } = yield* runGuest("triple.elf")
+      expect(output).toBe("about to triple fault\n")
+      expect(exit).toEqual({ _tag: "TripleFault" })
+    }))
+
+  it.effect("refuses a kernel that is not there, naming it", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Machine.run({ memoryBytes: 16 << 20, boot: { kernel: "/nonexistent/vmlinux" }, devices: [] }))
+      expect(error._tag).toBe("KernelNotFound")
+      expect(error.message).toContain("/nonexistent/vmlinux")
+    }))
+
+  it.effect("says so when the KVM device cannot be opened", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(
+        Machine.run({ memoryBytes: 16 << 20, boot: { kernel: guestPath("hello.elf") }, devices: [], kvmPath: "/nonexistent/kvm" })
+      )
+      expect(error._tag).toBe("KvmUnavailable")
+      expect(error.message).toBe("cannot open /nonexistent/kvm: it does not exist (is the kvm module loaded?)")
+    }))
+})
