@@ -20,6 +20,7 @@ import type { InterruptController } from "../servers/InterruptController.js"
 import { layerMachineEvents, MachineEvents } from "../servers/MachineEvents.js"
 import { MachineConfigError } from "./MachineConfigError.js"
 import type { MachineExit, VcpuFailure } from "./MachineExit.js"
+import { RunControl } from "./RunControl.js"
 import { runVcpu } from "./VcpuLoop.js"
 
 /** What a device server's layer may ask for while it is built. */
@@ -76,6 +77,8 @@ export interface BuiltMachine {
   /** Every service of the machine: kernel, bus, device servers. */
   readonly context: Context.Context<MachineServices>
   readonly vcpus: ReadonlyArray<Vcpu>
+  /** Pause/resume of the running guest (for snapshots and bhyvectl). */
+  readonly control: RunControl
   /** Runs the guest until it stops. */
   readonly run: Effect.Effect<MachineExit, VcpuFailure>
 }
@@ -103,7 +106,8 @@ export const build = <E>(spec: MachineSpec<E>): Effect.Effect<BuiltMachine, Mach
     const bsp = vcpus[0]
     yield* bsp.setSregs(plan.applySregs(yield* bsp.getSregs()))
     yield* bsp.setRegs(plan.regs)
-    return { context, vcpus, run: runVcpu(bsp, bus, events) }
+    const control = new RunControl(vcpus)
+    return { context, vcpus, control, run: runVcpu(bsp, bus, events, control) }
   })
 
 /** Builds the machine, runs the guest until it stops, then releases everything. */

@@ -6,6 +6,7 @@ import type { Vcpu } from "../kernel/Vcpu.js"
 import { SYSTEM_EVENT } from "../kernel/VcpuExit.js"
 import type { MachineEventSink } from "../servers/MachineEvents.js"
 import { type MachineExit, VcpuFailure } from "./MachineExit.js"
+import type { RunControl } from "./RunControl.js"
 
 /**
  * Longest time the vCPU's thread stays inside the guest without giving its
@@ -91,18 +92,27 @@ const haltedForGood = (vcpu: Vcpu) =>
     return ((yield* vcpu.getRegs()).rflags & RFLAGS_IF) === 0n
   })
 
-/** Runs one vCPU until the guest stops it, a failure, or interruption of this fiber. */
-export const runVcpu = (vcpu: Vcpu, bus: BusRouter, events: MachineEventSink): Effect.Effect<MachineExit, VcpuFailure> =>
+/**
+ * Runs one vCPU until the guest stops it, a failure, or interruption of
+ * this fiber; parks between slices while `control` holds a pause.
+ */
+export const runVcpu = (
+  vcpu: Vcpu,
+  bus: BusRouter,
+  events: MachineEventSink,
+  control: RunControl
+): Effect.Effect<MachineExit, VcpuFailure> =>
   Effect.gen(function*() {
     for (;;) {
       const outcome = runSlice(vcpu, bus, events)
       if (outcome instanceof VcpuFailure) return yield* outcome
-      if (outcome === "kicked") {
+      if (outcome === "kicked" && !control.pauseRequested) {
         const halted = yield* Effect.orElseSucceed(haltedForGood(vcpu), () => false)
         if (halted) return { _tag: "Halted" } as const
-      } else if (outcome !== "yield") {
+      } else if (outcome !== "yield" && outcome !== "kicked") {
         return outcome
       }
       yield* yieldToEventLoop
+      yield* control.boundary
     }
   })

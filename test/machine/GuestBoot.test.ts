@@ -55,7 +55,7 @@ describe.skipIf(!hasKvm)("a guest booted through the Machine API", () => {
 
   it.effect("refuses a kernel that is not there, naming it", () =>
     Effect.gen(function*() {
-      const error = yield* Effect.flip(Machine.run({ memoryBytes: 16 << 20, boot: { kernel: "/nonexistent/vmlinux" }, devices: [] }))
+      const error = yield* Effect.flip(Machine.run<never>({ memoryBytes: 16 << 20, boot: { kernel: "/nonexistent/vmlinux" }, devices: [] }))
       expect(error._tag).toBe("KernelNotFound")
       expect(error.message).toContain("/nonexistent/vmlinux")
     }))
@@ -63,7 +63,7 @@ describe.skipIf(!hasKvm)("a guest booted through the Machine API", () => {
   it.effect("says so when the KVM device cannot be opened", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(
-        Machine.run({ memoryBytes: 16 << 20, boot: { kernel: guestPath("hello.elf") }, devices: [], kvmPath: "/nonexistent/kvm" })
+        Machine.run<never>({ memoryBytes: 16 << 20, boot: { kernel: guestPath("hello.elf") }, devices: [], kvmPath: "/nonexistent/kvm" })
       )
       expect(error._tag).toBe("KvmUnavailable")
       expect(error.message).toBe("cannot open /nonexistent/kvm: it does not exist (is the kvm module loaded?)")

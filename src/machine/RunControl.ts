@@ -1,0 +1,69 @@
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import type { KvmError } from "../kernel/KvmError.js"
+import type { Vcpu } from "../kernel/Vcpu.js"
+
+export type RunState = "running" | "pausing" | "paused"
+
+/**
+ * Pausing and resuming a running machine from its own thread. A pause takes
+ * effect at the vCPU loop's next slice boundary: every vCPU is out of
+ * KVM_RUN, and any PIO-in/MMIO-read completion still pending in struct
+ * kvm_run is applied (KVM_RUN with immediate_exit) before anyone reads or
+ * writes vCPU state.
+ */
+export class RunControl {
+  private waiters: Array<Deferred.Deferred<void, KvmError>> = []
+  private gate: Deferred.Deferred<void> | undefined
+  private current: RunState = "running"
+
+  constructor(private readonly vcpus: ReadonlyArray<Vcpu>) {}
+
+  get state(): RunState {
+    return this.current
+  }
+
+  /** True when the loop must stop at its next boundary; a plain read, cheap on the hot path. */
+  get pauseRequested(): boolean {
+    return this.waiters.length > 0
+  }
+
+  /** Resolves once every vCPU is parked with its pending I/O applied. */
+  readonly pause: Effect.Effect<void, KvmError> = Effect.suspend(() => {
+    if (this.current === "paused") return Effect.void
+    return Effect.flatMap(Deferred.make<void, KvmError>(), (waiter) => {
+      this.waiters.push(waiter)
+      this.current = "pausing"
+      for (const v of this.vcpus) v.kick()
+      return Deferred.await(waiter)
+    })
+  })
+
+  readonly resume: Effect.Effect<void> = Effect.suspend(() => {
+    const gate = this.gate
+    if (gate === undefined) return Effect.void
+    this.gate = undefined
+    this.current = "running"
+    return Deferred.succeed(gate, undefined)
+  })
+
+  /** Called by the vCPU loop between slices: parks here while a pause is in force. */
+  readonly boundary: Effect.Effect<void> = Effect.suspend(() => {
+    if (this.waiters.length === 0) return Effect.void
+    const waiters = this.waiters
+    this.waiters = []
+    return Effect.gen(this, function*() {
+      const flushed = yield* Effect.either(Effect.forEach(this.vcpus, (v) => v.flushPendingIo(), { discard: true }))
+      if (flushed._tag === "Left") {
+        this.current = "running"
+        for (const w of waiters) yield* Deferred.fail(w, flushed.left)
+        return
+      }
+      const gate = yield* Deferred.make<void>()
+      this.gate = gate
+      this.current = "paused"
+      for (const w of waiters) yield* Deferred.succeed(w, undefined)
+      yield* Deferred.await(gate)
+    })
+  })
+}
