@@ -1,5 +1,7 @@
 import * as Effect from "effect/Effect"
 import { createRequire } from "node:module"
+import { existsSync } from "node:fs"
+import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { NativeAddonMissing } from "./KvmError.js"
 
@@ -23,13 +25,24 @@ export interface NativeKvm {
   readonly kick: (token: number) => number
 }
 
-// dist/kernel/ and src/kernel/ are both two levels below the package root.
-const addonPath = fileURLToPath(new URL("../../build/Release/bhyve_kvm.node", import.meta.url))
+const ADDON = "build/Release/bhyve_kvm.node"
+
+/** node-gyp's output at the package root, found from wherever this module was compiled to (dist/, dist-bench/src/...). */
+const findAddon = (): string => {
+  let dir = dirname(fileURLToPath(import.meta.url))
+  for (;;) {
+    if (existsSync(join(dir, ADDON))) return join(dir, ADDON)
+    const parent = dirname(dir)
+    if (parent === dir) return fileURLToPath(new URL(`../../${ADDON}`, import.meta.url))
+    dir = parent
+  }
+}
 
 let cached: NativeKvm | undefined
 
 export const loadNativeKvm: Effect.Effect<NativeKvm, NativeAddonMissing> = Effect.suspend(() => {
   if (cached) return Effect.succeed(cached)
+  const addonPath = findAddon()
   return Effect.try({
     try: () => {
       cached = createRequire(import.meta.url)(addonPath) as NativeKvm

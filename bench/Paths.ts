@@ -1,0 +1,20 @@
+import { fileURLToPath } from "node:url"
+
+/**
+ * Files the benchmarks run, resolved from the repository root, so the bench
+ * works from any working directory. Only the compiled module runs, from
+ * dist-bench/bench/Paths.js: two levels below the root.
+ */
+const root = new URL("../../", import.meta.url)
+const at = (path: string) => fileURLToPath(new URL(path, root))
+
+export const ROOT = at(".")
+export const GUESTS = {
+  piobench: at("test/guests/build/piobench.elf"),
+  hello: at("test/guests/build/hello.elf")
+} as const
+/** The minimal C VMM built from bench/baseline/pio-baseline.c by `make -C test/guests`. */
+export const C_BASELINE = at("test/guests/build/pio-baseline")
+/** The `bhyve` CLI as `tsc -p tsconfig.build.json` emits it. */
+export const BHYVE_CLI = at("dist/cli/bhyve-main.js")
+export const RESULTS_JSON = at("bench/results/latest.json")
