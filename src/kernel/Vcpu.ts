@@ -26,6 +26,8 @@ export interface MsrValue {
 export class Vcpu {
   readonly pio: PioExit
   readonly mmio: MmioExit
+  /** Size of this host's XSAVE area (KVM_CAP_XSAVE2, at least 4 KiB). */
+  readonly xsaveBytes: number
   private readonly runBytes: Uint8Array
   private readonly runU32: Uint32Array
   private readonly runView: DataView
@@ -40,6 +42,7 @@ export class Vcpu {
     private readonly msrIndices: ReadonlyArray<number>,
     private readonly xsaveSize: number
   ) {
+    this.xsaveBytes = xsaveSize
     this.runBytes = new Uint8Array(runBuffer)
     this.runU32 = new Uint32Array(runBuffer, 0, 0x100)
     this.runView = new DataView(runBuffer)

@@ -83,11 +83,19 @@ export interface BuiltMachine {
   readonly run: Effect.Effect<MachineExit, VcpuFailure>
 }
 
+export interface BuildOptions {
+  /** False when RAM and vCPU state will come from a snapshot instead: the kernel file is not even read. */
+  readonly loadKernel?: boolean
+}
+
 /**
  * Builds the machine in the current scope and loads its kernel. Separate
  * from running so that callers (the CLI, snapshot restore) can act in between.
  */
-export const build = <E>(spec: MachineSpec<E>): Effect.Effect<BuiltMachine, MachineError | E, Scope.Scope> =>
+export const build = <E>(
+  spec: MachineSpec<E>,
+  options: BuildOptions = {}
+): Effect.Effect<BuiltMachine, MachineError | E, Scope.Scope> =>
   Effect.gen(function*() {
     const cpus = spec.cpus ?? 1
     if (cpus !== 1) {
@@ -96,16 +104,18 @@ export const build = <E>(spec: MachineSpec<E>): Effect.Effect<BuiltMachine, Mach
     if (!Number.isSafeInteger(spec.memoryBytes) || spec.memoryBytes < MIN_MEMORY || spec.memoryBytes % 4096 !== 0) {
       return yield* new MachineConfigError({ field: "memory", reason: `${spec.memoryBytes} bytes: need a multiple of 4 KiB, at least 2 MiB` })
     }
-    const image = yield* readKernel(spec.boot.kernel)
+    const image = (options.loadKernel ?? true) ? yield* readKernel(spec.boot.kernel) : undefined
     const context = yield* Layer.build(machineLayer(spec))
     const memory = yield* Effect.provide(GuestMemory, context)
     const vcpus = yield* Effect.provide(Vcpus, context)
     const bus = yield* Effect.provide(Bus.Bus, context)
     const events = yield* Effect.provide(MachineEvents, context)
-    const plan = yield* loadKernel({ path: spec.boot.kernel, image, ram: memory, cmdline: spec.boot.cmdline ?? "" })
     const bsp = vcpus[0]
-    yield* bsp.setSregs(plan.applySregs(yield* bsp.getSregs()))
-    yield* bsp.setRegs(plan.regs)
+    if (image !== undefined) {
+      const plan = yield* loadKernel({ path: spec.boot.kernel, image, ram: memory, cmdline: spec.boot.cmdline ?? "" })
+      yield* bsp.setSregs(plan.applySregs(yield* bsp.getSregs()))
+      yield* bsp.setRegs(plan.regs)
+    }
     const control = new RunControl(vcpus)
     return { context, vcpus, control, run: runVcpu(bsp, bus, events, control) }
   })

@@ -35,7 +35,15 @@ export class RunControl {
       this.waiters.push(waiter)
       this.current = "pausing"
       for (const v of this.vcpus) v.kick()
-      return Deferred.await(waiter)
+      // A pause given up (deadline, interruption) must not leave the loop parking later with no one to resume it.
+      return Deferred.await(waiter).pipe(
+        Effect.onInterrupt(() =>
+          Effect.sync(() => {
+            this.waiters = this.waiters.filter((w) => w !== waiter)
+            if (this.waiters.length === 0 && this.current === "pausing") this.current = "running"
+          })
+        )
+      )
     })
   })
 

@@ -20,6 +20,17 @@ export interface DeviceServer<State = unknown, Encoded = unknown> {
   readonly save: () => State
   /** Replaces the device's state; the guest has not run since the save. */
   readonly restore: (state: State) => void
+  /** How the device was configured (port, backend binding...), recorded in a snapshot's manifest. */
+  readonly config?: { readonly [key: string]: string | number | boolean | null }
+  /**
+   * Before a save: stop starting new work and finish (or record in the
+   * state) the work in flight. Devices whose I/O is synchronous need none.
+   */
+  readonly quiesce?: Effect.Effect<void, string>
+  /** After a checkpoint (or a failed save): take up work again. */
+  readonly resumeWork?: Effect.Effect<void>
+  /** Set when this device's state cannot be saved: why. A save then fails naming the device. */
+  readonly unsupported?: string
 }
 
 /** The servers of one machine, in the order their layers were built. */

@@ -69,6 +69,7 @@ export const layer = (
       yield* announce({
         id: options.id,
         kind: "uart16550",
+        config: { base, irq, backend: backend.kind },
         stateVersion: UART_STATE_VERSION,
         stateSchema: UartState,
         save: () => device.save(),

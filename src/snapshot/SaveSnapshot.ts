@@ -1,0 +1,131 @@
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import { Vm } from "../kernel/Vm.js"
+import { GuestMemory } from "../kernel/GuestMemory.js"
+import type { BuiltMachine } from "../machine/Machine.js"
+import type { MachineConfig } from "../machine/MachineConfig.js"
+import { type DeviceServer, DeviceServers } from "../servers/DeviceServer.js"
+import * as ChunkCodec from "./format/ChunkCodec.js"
+import type { SnapshotFs } from "./format/SnapshotFs.js"
+import { writeSnapshot } from "./format/SnapshotWriter.js"
+import { hostInfo } from "./HostInfo.js"
+import { SaveFailed, type SaveStep } from "./SaveErrors.js"
+import { collectVcpu, vcpuCodec } from "./VcpuStateChunk.js"
+import { collectVm, vmCodec } from "./VmStateChunk.js"
+
+export interface SaveDeadlines {
+  /** Until every vCPU is parked. */
+  readonly pauseMs: number
+  /** Per device, to finish its in-flight work. */
+  readonly quiesceMs: number
+}
+
+export const DEFAULT_DEADLINES: SaveDeadlines = { pauseMs: 5_000, quiesceMs: 10_000 }
+
+export interface SaveRequest {
+  readonly path: string
+  /** checkpoint: the guest runs on afterwards; suspend: it stays paused for the caller to destroy. */
+  readonly mode: "checkpoint" | "suspend"
+  readonly config: MachineConfig
+  readonly deadlines?: SaveDeadlines
+}
+
+export interface SaveReport {
+  readonly path: string
+  readonly ramPath: string
+  readonly stateBytes: number
+  readonly ramBytesWritten: number
+  /** Time from the request until every vCPU was parked. */
+  readonly pauseMs: number
+  /** Time the guest did not run (for a suspend: until the save was durable). */
+  readonly downtimeMs: number
+  readonly totalMs: number
+}
+
+const failAt = (step: SaveStep, component?: string) => (reason: unknown) =>
+  new SaveFailed({ step, reason: reason instanceof Error ? reason.message : String(reason), component })
+
+/** Runs one step of the protocol with a deadline; a late or failed step names itself. */
+const step = <A, E>(name: SaveStep, effect: Effect.Effect<A, E>, deadlineMs: number | undefined, component?: string) => {
+  const bounded = deadlineMs === undefined
+    ? effect
+    : Effect.timeoutFail(effect, {
+      duration: Duration.millis(deadlineMs),
+      onTimeout: () => `did not finish within ${deadlineMs} ms`
+    })
+  return Effect.mapError(bounded, failAt(name, component))
+}
+
+const deviceChunk = (server: DeviceServer) =>
+  Effect.mapError(
+    ChunkCodec.encodeChunk(ChunkCodec.fromDeviceServer(server), `device/${server.id}`, server.save()),
+    failAt("collect", server.id)
+  )
+
+/**
+ * Save = check, pause, quiesce, collect, write; then (checkpoint) resume.
+ * Any failure or missed deadline aborts the save and resumes the guest as
+ * it was; the snapshot writer leaves nothing at the target that looks
+ * like a snapshot. Runs on the machine's own thread.
+ */
+export const saveSnapshot = (machine: BuiltMachine, request: SaveRequest): Effect.Effect<SaveReport, SaveFailed, SnapshotFs> =>
+  Effect.gen(function*() {
+    const deadlines = request.deadlines ?? DEFAULT_DEADLINES
+    const servers = Context.get(machine.context, DeviceServers)
+    const vm = Context.get(machine.context, Vm)
+    const ram = Context.get(machine.context, GuestMemory)
+    const refusing = servers.find((s) => s.unsupported !== undefined)
+    if (refusing !== undefined) {
+      return yield* new SaveFailed({ step: "check", component: refusing.id, reason: `device ${refusing.id} (${refusing.kind}) cannot be saved: ${refusing.unsupported}` })
+    }
+    const started = performance.now()
+    yield* step("pause", machine.control.pause, deadlines.pauseMs)
+    const pausedAt = performance.now()
+    let keepPaused = false
+
+    const save = Effect.gen(function*() {
+      for (const server of servers) {
+        if (server.quiesce !== undefined) yield* step("quiesce", server.quiesce, deadlines.quiesceMs, server.id)
+      }
+      const vcpuChunks = yield* Effect.forEach(machine.vcpus, (vcpu) =>
+        collectVcpu(vcpu).pipe(
+          Effect.flatMap((state) => ChunkCodec.encodeChunk(vcpuCodec, `vcpu/${vcpu.id}`, state)),
+          Effect.mapError(failAt("collect", `vCPU ${vcpu.id}`))
+        ))
+      const vmChunk = yield* collectVm(vm).pipe(
+        Effect.flatMap((state) => ChunkCodec.encodeChunk(vmCodec, "vm", state)),
+        Effect.mapError(failAt("collect", "VM"))
+      )
+      const devices = yield* Effect.forEach(servers, deviceChunk)
+      const host = yield* hostInfo
+      const written = yield* writeSnapshot({
+        path: request.path,
+        manifest: {
+          host,
+          machine: request.config,
+          vcpuCount: machine.vcpus.length,
+          devices: servers.map((s) => ({ id: s.id, kind: s.kind, config: s.config ?? null }))
+        },
+        chunks: [vmChunk, ...vcpuChunks, ...devices],
+        ram
+      }).pipe(Effect.mapError(failAt("write")))
+      keepPaused = request.mode === "suspend"
+      const done = performance.now()
+      return {
+        path: written.path,
+        ramPath: written.ramPath,
+        stateBytes: written.stateBytes,
+        ramBytesWritten: written.ramBytesWritten,
+        pauseMs: pausedAt - started,
+        downtimeMs: done - started,
+        totalMs: done - started
+      }
+    })
+
+    const resumeAll = Effect.gen(function*() {
+      for (const server of servers) if (server.resumeWork !== undefined) yield* server.resumeWork
+      yield* machine.control.resume
+    })
+    return yield* save.pipe(Effect.ensuring(Effect.suspend(() => (keepPaused ? Effect.void : resumeAll))))
+  })
