@@ -1,108 +1,151 @@
 /**
- * The `bhyve` process's main thread: parses the command line, starts the
- * machine thread, connects the terminal and signals to it, and exits with
- * bhyve(8)'s status: 0 reset, 1 powered off, 2 halted, 3 triple fault,
- * 4 error.
+ * The `bhyve` process's main thread: parses the command line, opens the
+ * VM's control socket, starts the machine thread, connects the terminal
+ * and signals to it, and exits with bhyve(8)'s status: 0 reset (or
+ * suspended), 1 powered off, 2 halted, 3 triple fault, 4 error.
  */
 import * as Effect from "effect/Effect"
-import { Worker } from "node:worker_threads"
+import * as Either from "effect/Either"
+import { RequestFailed } from "../control/ControlFailure.js"
+import type { ControlRequest } from "../control/ControlRequest.js"
+import { makeControlServer } from "../control/ControlServer.js"
 import { loadNativeKvm } from "../kernel/NativeKvm.js"
-import type { MachineConfig } from "../machine/MachineConfig.js"
-import type { FromMachine, MachineWorkerData, ToMachine } from "../machine/WorkerProtocol.js"
-import { parseBhyveArgs } from "./BhyveArgs.js"
+import type { MachineWorkerData } from "../machine/WorkerProtocol.js"
+import * as SnapshotFsLive from "../snapshot/format/SnapshotFsLive.js"
+import { readManifest } from "../snapshot/format/SnapshotReader.js"
+import { type BhyveInvocation, parseBhyveArgs } from "./BhyveArgs.js"
 import { BHYVE_USAGE_EXIT_STATUS } from "./BhyveUsageError.js"
+import { MachineThread } from "./MachineThread.js"
 
 const EXIT_ERROR = 4
 const SIGNAL_STATUS: Record<string, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 }
+const SIGNALS: ReadonlyArray<NodeJS.Signals> = ["SIGINT", "SIGTERM", "SIGHUP"]
 
-const fail = (message: string, status = EXIT_ERROR) => {
-  process.stderr.write(`bhyve: ${message}\n`)
-  return status
+const complain = (message: string) => process.stderr.write(`bhyve: ${message}\n`)
+
+interface Launch {
+  readonly data: MachineWorkerData
+  readonly name: string
+  readonly socketPath: string | undefined
+  readonly usesStdio: boolean
 }
 
-/** Runs the machine on its own thread; resolves with the process exit status. */
-const runMachine = (config: MachineConfig): Promise<number> =>
-  new Promise((resolve) => {
-    const usesStdio = config.serial.some((s) => s.backend._tag === "stdio")
-    const worker = new Worker(new URL("../machine/MachineWorker.js", import.meta.url), {
-      workerData: { config } satisfies MachineWorkerData,
-      stdin: usesStdio
-    })
-    let kickTokens: ReadonlyArray<number> = []
-    let settled = false
-    let signalled: string | undefined
-    const native = Effect.runSync(Effect.either(loadNativeKvm))
-    // The machine thread only reads its messages between guest slices; a
-    // kick makes that happen now rather than at the next watchdog tick.
-    const kick = () => {
-      if (native._tag === "Right") for (const t of kickTokens) native.right.kick(t)
+/** What to start: a fresh boot, or a restore whose name and ports come from the snapshot unless the flags rebind them. */
+const launchOf = (invocation: Extract<BhyveInvocation, { _tag: "Boot" | "Restore" }>) =>
+  Effect.gen(function*() {
+    if (invocation._tag === "Boot") {
+      const { config } = invocation
+      return {
+        data: { _tag: "Boot", config },
+        name: config.name,
+        socketPath: config.options["control.socket"],
+        usesStdio: config.serial.some((s) => s.backend._tag === "stdio")
+      } satisfies Launch
     }
-    const send = (message: ToMachine) => {
-      worker.postMessage(message)
-      kick()
-    }
-
-    const stdin = process.stdin
-    const rawTty = usesStdio && stdin.isTTY === true
-    const onInput = (bytes: Buffer) => {
-      worker.stdin?.write(bytes)
-      kick()
-    }
-    if (usesStdio) {
-      if (rawTty) stdin.setRawMode(true)
-      stdin.on("data", onInput)
-      stdin.on("end", () => worker.stdin?.end())
-    }
-    const onSignal = (signal: NodeJS.Signals) => {
-      signalled = signal
-      send({ _tag: "Stop", reason: signal })
-    }
-    const signals: ReadonlyArray<NodeJS.Signals> = ["SIGINT", "SIGTERM", "SIGHUP"]
-    for (const s of signals) process.on(s, onSignal)
-
-    const finish = (status: number) => {
-      if (settled) return
-      settled = true
-      for (const s of signals) process.off(s, onSignal)
-      if (usesStdio) {
-        stdin.off("data", onInput)
-        if (rawTty) stdin.setRawMode(false)
-        stdin.pause()
-      }
-      resolve(status)
-    }
-    worker.on("message", (message: FromMachine) => {
-      switch (message._tag) {
-        case "Running":
-          kickTokens = message.kickTokens
-          break
-        case "Exited":
-          if (message.status === -1) {
-            process.stderr.write(`bhyve: ${message.message}\n`)
-            finish(SIGNAL_STATUS[signalled ?? "SIGTERM"] ?? EXIT_ERROR)
-          } else if (message.status === EXIT_ERROR) {
-            finish(fail(message.message))
-          } else {
-            finish(message.status)
-          }
-          break
-      }
-    })
-    worker.on("error", (e) => finish(fail(`machine thread failed: ${e.stack ?? e.message}`)))
-    worker.on("exit", (code) => finish(fail(`machine thread ended unexpectedly (code ${code})`)))
+    const { snapshot, overrides } = invocation
+    const { manifest } = yield* readManifest(snapshot).pipe(Effect.provide(SnapshotFsLive.layer))
+    const serial = manifest.machine.serial.map((s) => overrides.serial.find((o) => o.port === s.port) ?? s)
+    const options = { ...manifest.machine.options, ...overrides.options }
+    return {
+      data: {
+        _tag: "Restore",
+        path: snapshot,
+        overrides: { ...overrides, serial: overrides.serial },
+        verify: options["snapshot.verify"] === "state" ? "state" : "all"
+      },
+      name: overrides.name ?? manifest.machine.name,
+      socketPath: options["control.socket"],
+      usesStdio: serial.some((s) => s.backend._tag === "stdio")
+    } satisfies Launch
   })
+
+/** The terminal and signals wired to the machine thread for the life of the scope. */
+const connectProcess = (thread: MachineThread, usesStdio: boolean, signalled: { name?: string }) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const stdin = process.stdin
+      const rawTty = usesStdio && stdin.isTTY === true
+      const onInput = (bytes: Buffer) => thread.input(bytes)
+      const onEnd = () => thread.endInput()
+      if (usesStdio) {
+        if (rawTty) stdin.setRawMode(true)
+        stdin.on("data", onInput)
+        stdin.on("end", onEnd)
+      }
+      const onSignal = (signal: NodeJS.Signals) => {
+        signalled.name = signal
+        thread.stop(signal)
+      }
+      for (const s of SIGNALS) process.on(s, onSignal)
+      return () => {
+        for (const s of SIGNALS) process.off(s, onSignal)
+        if (usesStdio) {
+          stdin.off("data", onInput)
+          stdin.off("end", onEnd)
+          if (rawTty) stdin.setRawMode(false)
+          stdin.pause()
+        }
+      }
+    }),
+    (disconnect) => Effect.sync(disconnect)
+  )
+
+/** Forwards a bhyvectl request to the machine thread and turns its outcome into a reply. */
+const forward = (thread: () => MachineThread | undefined) => (request: ControlRequest) =>
+  Effect.flatMap(
+    Effect.promise(() => thread()?.request(request) ?? Promise.resolve({ ok: false as const, reason: "the machine is still starting" })),
+    (outcome) =>
+      outcome.ok
+        ? Effect.succeed(outcome.result)
+        : Effect.fail(new RequestFailed({ request: request._tag, reason: outcome.reason, step: outcome.step }))
+  )
+
+const runVm = (invocation: Extract<BhyveInvocation, { _tag: "Boot" | "Restore" }>) =>
+  Effect.scoped(
+    Effect.gen(function*() {
+      const launch = yield* launchOf(invocation)
+      const native = Either.getOrUndefined(yield* Effect.either(loadNativeKvm))
+      let thread: MachineThread | undefined
+      // The socket first: a second bhyve with the same name stops here, before building anything.
+      yield* makeControlServer({ name: launch.name, socketPath: launch.socketPath }, forward(() => thread))
+      const machine = yield* Effect.acquireRelease(
+        Effect.sync(() => (thread = new MachineThread(launch.data, native, launch.usesStdio))),
+        (t) => Effect.promise(() => {
+          t.stop("shutdown")
+          return t.exited()
+        })
+      )
+      const signalled: { name?: string } = {}
+      yield* connectProcess(machine, launch.usesStdio, signalled)
+      const exit = yield* Effect.promise(() => machine.exited())
+      if (exit.status === -1) {
+        complain(exit.message)
+        return SIGNAL_STATUS[signalled.name ?? "SIGTERM"] ?? EXIT_ERROR
+      }
+      if (exit.status === EXIT_ERROR) complain(exit.message)
+      return exit.status
+    })
+  )
 
 export const bhyveMain = async (argv: ReadonlyArray<string>): Promise<number> => {
   const parsed = await Effect.runPromise(Effect.either(parseBhyveArgs(argv)))
-  if (parsed._tag === "Left") return fail(parsed.left.message, BHYVE_USAGE_EXIT_STATUS)
-  const invocation = parsed.right
-  switch (invocation._tag) {
-    case "Help":
-      process.stdout.write(invocation.text.endsWith("\n") ? invocation.text : `${invocation.text}\n`)
-      return 0
-    case "Restore":
-      return fail(`-r ${invocation.snapshot}: restoring snapshots is not supported by this build yet`)
-    case "Boot":
-      return runMachine(invocation.config)
+  if (parsed._tag === "Left") {
+    complain(parsed.left.message)
+    return BHYVE_USAGE_EXIT_STATUS
   }
+  const invocation = parsed.right
+  if (invocation._tag === "Help") {
+    process.stdout.write(invocation.text.endsWith("\n") ? invocation.text : `${invocation.text}\n`)
+    return 0
+  }
+  return Effect.runPromise(
+    runVm(invocation).pipe(
+      Effect.catchAll((e) =>
+        Effect.sync(() => {
+          complain(e.message)
+          return EXIT_ERROR
+        })
+      )
+    )
+  )
 }

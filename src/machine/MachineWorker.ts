@@ -1,30 +1,54 @@
 /**
- * Entry point of the machine thread: builds the machine a `bhyve` command
- * line described and runs its vCPU here, off the process's main thread.
- * Device servers live on this thread too, so exits never cross threads.
+ * Entry point of the machine thread: builds (or restores) the machine a
+ * `bhyve` command line described and runs its vCPU here, off the process's
+ * main thread. Device servers live on this thread too, so exits never cross
+ * threads; bhyvectl requests arrive as messages between guest slices.
  */
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Queue from "effect/Queue"
 import { parentPort, workerData } from "node:worker_threads"
-import * as Machine from "./Machine.js"
-import { specFromConfig } from "./MachineFromConfig.js"
+import * as SnapshotFsLive from "../snapshot/format/SnapshotFsLive.js"
+import * as MachineSnapshots from "../snapshot/MachineSnapshots.js"
+import { handleRequest } from "./MachineCommands.js"
 import { describeExit, exitStatus } from "./MachineExit.js"
 import type { FromMachine, MachineWorkerData, ToMachine } from "./WorkerProtocol.js"
 
 const port = parentPort
 if (port === null) throw new Error("MachineWorker must run in a worker thread")
 const post = (message: FromMachine) => port.postMessage(message)
-const { config } = workerData as MachineWorkerData
+const data = workerData as MachineWorkerData
+
+/** Exit status and message decided by a request (suspend, destroy) rather than by the guest. */
+let stopWith: { status: number; message: string } | undefined
 
 const program = Effect.scoped(
   Effect.gen(function*() {
-    const machine = yield* Machine.build(specFromConfig(config))
-    post({ _tag: "Running", kickTokens: machine.vcpus.map((v) => v.kickToken) })
-    return yield* machine.run
+    const machine = data._tag === "Boot"
+      ? yield* MachineSnapshots.fromConfig(data.config)
+      : (yield* MachineSnapshots.restore({ path: data.path, overrides: data.overrides, verify: data.verify })).machine
+    const requests = yield* Queue.unbounded<Extract<ToMachine, { _tag: "Control" }>>()
+    port.on("message", (message: ToMachine) => {
+      if (message._tag === "Control") Queue.unsafeOffer(requests, message)
+    })
+    // One request at a time, on this thread, while the guest loop yields between slices.
+    const serve = Effect.forever(
+      Effect.gen(function*() {
+        const { id, request } = yield* Queue.take(requests)
+        const { outcome, after } = yield* handleRequest(machine, request)
+        post({ _tag: "ControlReply", id, reply: outcome })
+        if (after !== "continue") {
+          stopWith = { status: after.stop, message: after.message }
+          return yield* Effect.interrupt
+        }
+      })
+    )
+    post({ _tag: "Running", kickTokens: machine.vcpus.map((v) => v.kickToken), name: machine.config.name })
+    return yield* Effect.raceFirst(machine.run, serve)
   })
-)
+).pipe(Effect.provide(SnapshotFsLive.layer))
 
 /** One line for a person: the typed error's message, or the defect with its stack. */
 const describeCause = (cause: Cause.Cause<unknown>): string => {
@@ -53,6 +77,8 @@ port.on("message", (message: ToMachine) => {
 fiber.addObserver((exit) => {
   if (Exit.isSuccess(exit)) {
     post({ _tag: "Exited", status: exitStatus(exit.value), message: describeExit(exit.value) })
+  } else if (stopWith !== undefined && Exit.isInterrupted(exit)) {
+    post({ _tag: "Exited", status: stopWith.status, message: stopWith.message })
   } else if (stopReason !== undefined && Exit.isInterrupted(exit)) {
     post({ _tag: "Exited", status: -1, message: `stopped by ${stopReason}` })
   } else {
@@ -60,4 +86,3 @@ fiber.addObserver((exit) => {
   }
   port.close()
 })
-

@@ -1,19 +1,30 @@
+import type { ControlRequest } from "../control/ControlRequest.js"
+import type { ControlResult } from "../control/ControlResult.js"
+import type { RestoreOverrides } from "../snapshot/RestoreOverrides.js"
 import type { MachineConfig } from "./MachineConfig.js"
 
 /**
  * Messages between the `bhyve` process's main thread and the machine
  * thread. Plain structured-clone values; nothing here is on an exit path.
  */
-export interface MachineWorkerData {
-  readonly config: MachineConfig
-}
+export type MachineWorkerData =
+  | { readonly _tag: "Boot"; readonly config: MachineConfig }
+  | { readonly _tag: "Restore"; readonly path: string; readonly overrides: RestoreOverrides; readonly verify: "all" | "state" }
 
 export type FromMachine =
   /** The guest is about to run; `kickTokens` force each vCPU out of KVM_RUN. */
-  | { readonly _tag: "Running"; readonly kickTokens: ReadonlyArray<number> }
+  | { readonly _tag: "Running"; readonly kickTokens: ReadonlyArray<number>; readonly name: string }
   /** The machine is gone: everything released. `status` is bhyve(8)'s exit status. */
   | { readonly _tag: "Exited"; readonly status: number; readonly message: string }
+  /** The answer to a Control message with the same id. */
+  | { readonly _tag: "ControlReply"; readonly id: number; readonly reply: ControlOutcome }
+
+export type ControlOutcome =
+  | { readonly ok: true; readonly result: ControlResult }
+  | { readonly ok: false; readonly reason: string; readonly step?: string }
 
 export type ToMachine =
   /** Stop the guest and release everything (SIGINT/SIGTERM). */
-  { readonly _tag: "Stop"; readonly reason: string }
+  | { readonly _tag: "Stop"; readonly reason: string }
+  /** A bhyvectl request, forwarded by the main thread's control socket. */
+  | { readonly _tag: "Control"; readonly id: number; readonly request: ControlRequest }

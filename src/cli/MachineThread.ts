@@ -1,0 +1,98 @@
+import { Worker } from "node:worker_threads"
+import type { ControlRequest } from "../control/ControlRequest.js"
+import type { NativeKvm } from "../kernel/NativeKvm.js"
+import type { ControlOutcome, FromMachine, MachineWorkerData, ToMachine } from "../machine/WorkerProtocol.js"
+
+export interface MachineThreadExit {
+  /** bhyve(8) status, or -1 when stopped by a signal. */
+  readonly status: number
+  readonly message: string
+}
+
+/**
+ * The worker thread that owns the machine, seen from the main thread:
+ * messages to it are followed by a kick, because the machine thread reads
+ * its messages only between guest slices.
+ */
+export class MachineThread {
+  private readonly worker: Worker
+  private kickTokens: ReadonlyArray<number> = []
+  private nextId = 1
+  private readonly pending = new Map<number, (outcome: ControlOutcome) => void>()
+  private onExit: ((exit: MachineThreadExit) => void) | undefined
+  private exit: MachineThreadExit | undefined
+  /** Resolves when the guest is about to run, with the VM's name. */
+  readonly running: Promise<string>
+
+  constructor(data: MachineWorkerData, private readonly native: NativeKvm | undefined, withStdin: boolean) {
+    this.worker = new Worker(new URL("../machine/MachineWorker.js", import.meta.url), { workerData: data, stdin: withStdin })
+    let started: (name: string) => void = () => {}
+    this.running = new Promise((resolve) => {
+      started = resolve
+    })
+    this.worker.on("message", (message: FromMachine) => {
+      switch (message._tag) {
+        case "Running":
+          this.kickTokens = message.kickTokens
+          started(message.name)
+          break
+        case "ControlReply":
+          this.pending.get(message.id)?.(message.reply)
+          this.pending.delete(message.id)
+          break
+        case "Exited":
+          this.finish({ status: message.status, message: message.message })
+          break
+      }
+    })
+    this.worker.on("error", (e) => this.finish({ status: 4, message: `machine thread failed: ${e.stack ?? e.message}` }))
+    this.worker.on("exit", (code) => this.finish({ status: 4, message: `machine thread ended unexpectedly (code ${code})` }))
+  }
+
+  private finish(exit: MachineThreadExit) {
+    if (this.exit !== undefined) return
+    this.exit = exit
+    for (const reply of this.pending.values()) reply({ ok: false, reason: `the machine stopped: ${exit.message}` })
+    this.pending.clear()
+    this.onExit?.(exit)
+  }
+
+  /** Resolves once the machine has released everything. */
+  readonly exited = (): Promise<MachineThreadExit> =>
+    new Promise((resolve) => {
+      if (this.exit !== undefined) resolve(this.exit)
+      else this.onExit = resolve
+    })
+
+  private kick() {
+    if (this.native !== undefined) for (const t of this.kickTokens) this.native.kick(t)
+  }
+
+  private post(message: ToMachine) {
+    this.worker.postMessage(message)
+    this.kick()
+  }
+
+  request(request: ControlRequest): Promise<ControlOutcome> {
+    if (this.exit !== undefined) return Promise.resolve({ ok: false, reason: `the machine stopped: ${this.exit.message}` })
+    const id = this.nextId++
+    return new Promise((resolve) => {
+      this.pending.set(id, resolve)
+      this.post({ _tag: "Control", id, request })
+    })
+  }
+
+  stop(reason: string) {
+    this.post({ _tag: "Stop", reason })
+  }
+
+  /** Host terminal input for a stdio serial port. */
+  input(bytes: Uint8Array) {
+    this.worker.stdin?.write(bytes)
+    this.kick()
+  }
+
+  endInput() {
+    this.worker.stdin?.end()
+  }
+}

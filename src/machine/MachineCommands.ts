@@ -1,0 +1,72 @@
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import type { ControlRequest } from "../control/ControlRequest.js"
+import type { ControlResult } from "../control/ControlResult.js"
+import { DeviceServers } from "../servers/DeviceServer.js"
+import type { SnapshotFs } from "../snapshot/format/SnapshotFs.js"
+import type { DescribedMachine } from "../snapshot/MachineSnapshots.js"
+import type { SaveReport } from "../snapshot/SaveSnapshot.js"
+import type { ControlOutcome } from "./WorkerProtocol.js"
+
+/** What the machine thread does once a request has been answered. */
+export type AfterReply = "continue" | { readonly stop: number; readonly message: string }
+
+const snapshotResult = (report: SaveReport) => ({
+  path: report.path,
+  bytes: report.stateBytes + report.ramBytesWritten,
+  durationMs: report.totalMs,
+  details: {
+    ramPath: report.ramPath,
+    stateBytes: report.stateBytes,
+    ramBytesWritten: report.ramBytesWritten,
+    pauseMs: report.pauseMs,
+    downtimeMs: report.downtimeMs
+  }
+})
+
+/**
+ * Carries out one bhyvectl request on the machine thread. Failures become
+ * a reason (and the step that failed) for the reply; the guest is never
+ * left paused by a failed save.
+ */
+export const handleRequest = (
+  machine: DescribedMachine,
+  request: ControlRequest
+): Effect.Effect<{ readonly outcome: ControlOutcome; readonly after: AfterReply }, never, SnapshotFs> => {
+  const ok = (result: ControlResult, after: AfterReply = "continue") => ({ outcome: { ok: true, result } as const, after })
+  const work: Effect.Effect<{ outcome: ControlOutcome; after: AfterReply }, { reason: string; step?: string }, SnapshotFs> = (() => {
+    switch (request._tag) {
+      case "Checkpoint":
+        return Effect.map(machine.checkpoint(request.path), (r) => ok({ _tag: "Checkpoint", ...snapshotResult(r) }))
+      case "Suspend":
+        return Effect.map(machine.suspend(request.path), (r) =>
+          ok({ _tag: "Suspend", ...snapshotResult(r) }, { stop: 0, message: `suspended to ${r.path}` }))
+      case "Destroy":
+        return Effect.succeed(ok({ _tag: "Destroy", ok: true }, { stop: 4, message: "destroyed by bhyvectl --destroy" }))
+      case "Pause":
+        return Effect.as(Effect.mapError(machine.control.pause, (e) => ({ reason: e.message, step: "pause" })), ok({ _tag: "Pause", ok: true }))
+      case "Resume":
+        return Effect.as(machine.control.resume, ok({ _tag: "Resume", ok: true }))
+      case "Status": {
+        const devices = Context.get(machine.context, DeviceServers).map((s) => ({ id: s.id, kind: s.kind }))
+        const state = machine.control.state === "running" ? "running" : "paused"
+        const { config } = machine
+        return Effect.succeed(ok({
+          _tag: "Status",
+          name: config.name,
+          state,
+          machine: { cpus: config.cpus, memoryBytes: config.memoryBytes, kernel: config.boot.kernel, cmdline: config.boot.cmdline },
+          devices
+        }))
+      }
+    }
+  })()
+  return work.pipe(
+    Effect.catchAll((e: { reason?: string; step?: string; message?: string }) =>
+      Effect.succeed({
+        outcome: { ok: false, reason: e.reason ?? e.message ?? String(e), ...("step" in e && e.step ? { step: e.step } : {}) } as ControlOutcome,
+        after: "continue" as AfterReply
+      })
+    )
+  )
+}
