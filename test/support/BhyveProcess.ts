@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
 
 export const bhyveBin = fileURLToPath(new URL("../../dist/cli/bhyve-main.js", import.meta.url))
@@ -7,4 +7,39 @@ export const bhyveBin = fileURLToPath(new URL("../../dist/cli/bhyve-main.js", im
 export const runBhyve = (args: ReadonlyArray<string>, timeoutMs = 30_000) => {
   const result = spawnSync(process.execPath, [bhyveBin, ...args], { encoding: "utf8", timeout: timeoutMs, stdio: ["ignore", "pipe", "pipe"] })
   return { status: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr }
+}
+
+export const bhyvectlBin = fileURLToPath(new URL("../../dist/cli/bhyvectl-main.js", import.meta.url))
+
+export const runBhyvectl = (args: ReadonlyArray<string>, timeoutMs = 60_000) => {
+  const result = spawnSync(process.execPath, [bhyvectlBin, ...args], { encoding: "utf8", timeout: timeoutMs, stdio: ["ignore", "pipe", "pipe"] })
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr }
+}
+
+export interface RunningBhyve {
+  readonly stdout: () => string
+  readonly stderr: () => string
+  /** Resolves with bhyve's exit status (null when killed by a signal). */
+  readonly exited: Promise<number | null>
+  readonly kill: (signal?: NodeJS.Signals) => void
+}
+
+/** Starts `bhyve` in the background, collecting what it prints. */
+export const startBhyve = (args: ReadonlyArray<string>): RunningBhyve => {
+  const child = spawn(process.execPath, [bhyveBin, ...args], { stdio: ["ignore", "pipe", "pipe"] })
+  let out = ""
+  let err = ""
+  child.stdout.setEncoding("utf8").on("data", (s: string) => (out += s))
+  child.stderr.setEncoding("utf8").on("data", (s: string) => (err += s))
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+  return { stdout: () => out, stderr: () => err, exited, kill: (signal = "SIGKILL") => child.kill(signal) }
+}
+
+/** Polls until `condition` holds, or fails after `timeoutMs`. */
+export const waitFor = async (what: string, condition: () => boolean, timeoutMs = 20_000) => {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
 }
