@@ -16,6 +16,8 @@ export class RunControl {
   private waiters: Array<Deferred.Deferred<void, KvmError>> = []
   private gate: Deferred.Deferred<void> | undefined
   private current: RunState = "running"
+  /** Whether a vCPU loop is running to honour pauses; before it starts (or after it ends) a pause is immediate. */
+  private looping = false
 
   constructor(private readonly vcpus: ReadonlyArray<Vcpu>) {}
 
@@ -31,6 +33,13 @@ export class RunControl {
   /** Resolves once every vCPU is parked with its pending I/O applied. */
   readonly pause: Effect.Effect<void, KvmError> = Effect.suspend(() => {
     if (this.current === "paused") return Effect.void
+    if (!this.looping) {
+      return Effect.gen(this, function*() {
+        yield* Effect.forEach(this.vcpus, (v) => v.flushPendingIo(), { discard: true })
+        this.gate = yield* Deferred.make<void>()
+        this.current = "paused"
+      })
+    }
     return Effect.flatMap(Deferred.make<void, KvmError>(), (waiter) => {
       this.waiters.push(waiter)
       this.current = "pausing"
@@ -54,6 +63,18 @@ export class RunControl {
     this.current = "running"
     return Deferred.succeed(gate, undefined)
   })
+
+  /** Wraps the vCPU loop: a machine paused before it started stays paused until resumed. */
+  readonly whileLooping = <A, E>(loop: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+    Effect.suspend(() => {
+      this.looping = true
+      const gate = this.gate
+      return (gate === undefined ? loop : Effect.zipRight(Deferred.await(gate), loop)).pipe(
+        Effect.ensuring(Effect.sync(() => {
+          this.looping = false
+        }))
+      )
+    })
 
   /** Called by the vCPU loop between slices: parks here while a pause is in force. */
   readonly boundary: Effect.Effect<void> = Effect.suspend(() => {

@@ -102,7 +102,7 @@ export const runVcpu = (
   events: MachineEventSink,
   control: RunControl
 ): Effect.Effect<MachineExit, VcpuFailure> =>
-  Effect.gen(function*() {
+  control.whileLooping(Effect.gen(function*() {
     for (;;) {
       const outcome = runSlice(vcpu, bus, events)
       if (outcome instanceof VcpuFailure) return yield* outcome
@@ -115,4 +115,4 @@ export const runVcpu = (
       yield* yieldToEventLoop
       yield* control.boundary
     }
-  })
+  }))
