@@ -60,7 +60,7 @@ export const fromDeviceServer = <A, I>(server: DeviceServer<A, I>, migrations: R
 
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e))
 
-export const encodeChunk = <A, I>(codec: ChunkCodec<A, I>, id: string, value: A): Effect.Effect<ChunkInput, ChunkEncodeError> =>
+export const encodeChunk = <A, I>(codec: ChunkCodec<A, I>, id: string, value: NoInfer<A>): Effect.Effect<ChunkInput, ChunkEncodeError> =>
   Effect.gen(function* () {
     const encoded = yield* Schema.encodeEither(codec.schema, parseOptions)(value).pipe(
       Either.mapLeft((e) => new ChunkEncodeError({ chunkId: id, details: formatIssues(e) }))

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto"
 
-/** SHA-256 of a view, hashed in place (no copy). */
-export const sha256 = (bytes: Uint8Array): Uint8Array => createHash("sha256").update(bytes).digest()
+/** SHA-256 of a view, hashed in place (no copy); a plain Uint8Array, not a Buffer. */
+export const sha256 = (bytes: Uint8Array): Uint8Array => new Uint8Array(createHash("sha256").update(bytes).digest())
 
 export const sha256Hex = (bytes: Uint8Array): string => createHash("sha256").update(bytes).digest("hex")
 

@@ -25,10 +25,9 @@ export const SnapshotId = Schema.String.pipe(Schema.pattern(/^[0-9a-f]{16}$/)).a
 export const ChunkId = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/)).annotations({ identifier: "ChunkId" })
 
 /** A basename only (no directory part), so a manifest cannot point the reader at another file. */
-export const RamFileName = Schema.String.pipe(
-  Schema.pattern(/^[^/\\\0]{1,200}\.[0-9a-f]{16}\.ram$/),
-  Schema.filter((s) => !s.startsWith(".") || "must not start with a dot")
-).annotations({ identifier: "RamFileName" })
+export const RamFileName = Schema.String.pipe(Schema.pattern(/^[^/\\\0]{1,200}\.[0-9a-f]{16}\.ram$/)).annotations({
+  identifier: "RamFileName"
+})
 
 export const IsoTimestamp = Schema.String.pipe(
   Schema.pattern(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/),

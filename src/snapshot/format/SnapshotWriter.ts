@@ -15,7 +15,7 @@ import { layoutRam } from "./RamLayout.js"
 import { writeRam } from "./RamWriter.js"
 import { removeStaleTemps } from "./SnapshotCleanup.js"
 import { SnapshotWriteError, type WriteStep } from "./SnapshotErrors.js"
-import { type FileHandle, SnapshotFs, SnapshotFsError, type SnapshotFsService } from "./SnapshotFs.js"
+import { type FileHandle, SnapshotFs, SnapshotFsError } from "./SnapshotFs.js"
 import { isRamFileOf, namesFor } from "./SnapshotNames.js"
 import { readManifest } from "./SnapshotReader.js"
 import { encodeStateHeader, FORMAT_VERSION, STATE_HEADER_LENGTH } from "./StateHeader.js"
@@ -124,6 +124,10 @@ export const writeSnapshot = (options: WriteSnapshotOptions): Effect.Effect<Writ
       (d) => invalid("validate", d)
     )
 
+    // Renaming onto an existing F.<id>.ram would clobber the current snapshot's RAM before the commit.
+    const existing = yield* fs.readdir(names.dir).pipe(Effect.orElseSucceed((): ReadonlyArray<string> => []))
+    if (existing.includes(names.ramFile)) return yield* invalid("validate", `${names.ramFile} already exists: every save needs a new snapshot id`)
+
     // Files this save created and must remove if it fails before the commit.
     const created = new Set<string>()
     let committed = false
@@ -193,11 +197,10 @@ export const writeSnapshot = (options: WriteSnapshotOptions): Effect.Effect<Writ
       return result
     })
 
-    const discard = (fs: SnapshotFsService) =>
-      Effect.forEach([...created], (p) => Effect.ignore(fs.unlink(p)), { discard: true }).pipe(Effect.tap(() => created.clear()))
+    const discard = Effect.suspend(() => Effect.forEach([...created], (p) => Effect.ignore(fs.unlink(p)), { discard: true }))
 
     return yield* save.pipe(
-      Effect.onError(() => discard(fs)),
+      Effect.onError(() => discard),
       Effect.mapError((e) =>
         e instanceof SnapshotFsError ? new SnapshotWriteError({ step: e.op, path: e.path, code: e.code, detail: "", committed }) : e
       )

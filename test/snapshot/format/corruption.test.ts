@@ -44,7 +44,7 @@ const restoreError = (F: string) =>
 const describeError = (e: SnapshotReadError) => `${e._tag}${"what" in e ? ` ${e.what}` : ""}`
 
 layer(SnapshotFsLive.layer)("every corruption of the state file is detected", (it) => {
-  it.scoped("a flipped byte anywhere gives the error for the part it hit", () =>
+  it.scoped("a flipped byte anywhere gives the error for the part it hit (header, a named chunk, the manifest)", () =>
     Effect.gen(function* () {
       const { F, result, state } = yield* fixture
       const chunks = result.manifest.chunks
@@ -56,7 +56,10 @@ layer(SnapshotFsLive.layer)("every corruption of the state file is detected", (i
         if (at >= manifestOffset) return "ChecksumMismatch manifest"
         return `ChecksumMismatch chunk ${chunks.find((c) => at >= c.offset && at < c.offset + c.length)?.id}`
       }
-      for (let at = 0; at < state.length; at++) {
+      // Every header byte, every byte within 16 of a part's edges, every 7th byte elsewhere.
+      const edges = [96, ...chunks.flatMap((c) => [c.offset, c.offset + c.length]), manifestOffset, state.length]
+      const offsets = [...Array(state.length).keys()].filter((at) => at < 96 || at % 7 === 0 || edges.some((e) => Math.abs(at - e) <= 16))
+      for (const at of offsets) {
         const bad = state.slice()
         bad[at] ^= 0x5a
         write(F, bad)

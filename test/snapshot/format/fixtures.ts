@@ -80,7 +80,7 @@ export const sampleChunks = Effect.all([
   ChunkCodec.encodeChunk(toyUartCodec, "device/com1", { ier: 5, lcr: 3, rxFifo: [0x41, 0x42] }),
   ChunkCodec.encodeChunk(toyVcpuCodec, "vcpu/0", { rip: 0x100000, xsave }),
   Effect.succeed({ id: "vm/irqchip", kind: "vm", schemaId: "toy-irqchip", version: 1, payload: new TextEncoder().encode('{"pins":[0,1,0]}') })
-])
+]).pipe(Effect.orDie)
 
 export const read = (p: string) => new Uint8Array(readFileSync(p))
 export const write = (p: string, bytes: Uint8Array) => writeFileSync(p, bytes)

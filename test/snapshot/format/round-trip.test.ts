@@ -164,6 +164,25 @@ describe("snapshot round trip", () => {
     }).pipe(Effect.provide(SnapshotFsLive.layer))
   )
 
+  it.scoped("reusing the current snapshot's id is refused before anything is written", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const { F } = yield* saveSample(dir)
+      const e = yield* Effect.flip(writeSnapshot({ path: F, manifest: manifestInput, chunks: [], ram: sampleRam(5), snapshotId: ID_A }))
+      expect(e).toMatchObject({ step: "validate", committed: false })
+      expect(readdirSync(dir).sort()).toEqual(["vm.snap", `vm.snap.${ID_A}.ram`])
+      expect((yield* readSnapshot(F)).manifest.chunks.length).toBe(3)
+    }).pipe(Effect.provide(SnapshotFsLive.layer))
+  )
+
+  it.scoped("saving into a directory that does not exist is an open error naming the temp file", () =>
+    Effect.gen(function* () {
+      const dir = path.join(yield* tempDir, "missing")
+      const e = yield* Effect.flip(writeSnapshot({ path: path.join(dir, "vm.snap"), manifest: manifestInput, chunks: [], ram: sampleRam(), snapshotId: ID_A }))
+      expect(e).toMatchObject({ step: "open", code: "ENOENT", committed: false, path: path.join(dir, `.vm.snap.${ID_A}.ram.tmp`) })
+    }).pipe(Effect.provide(SnapshotFsLive.layer))
+  )
+
   it.scoped("a snapshot with no chunks and no devices still round-trips", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
