@@ -16,3 +16,5 @@ export type { PioHandler, MmioHandler, AccessSize } from "./bus/DeviceHandlers.j
 export { announce, type DeviceServer } from "./servers/DeviceServer.js"
 export { MachineEvents } from "./servers/MachineEvents.js"
 export { InterruptController } from "./servers/InterruptController.js"
+export * as MachineSnapshots from "./snapshot/MachineSnapshots.js"
+export { SaveFailed } from "./snapshot/SaveErrors.js"

@@ -168,8 +168,12 @@ const listen = (server: Server, path: string, name: string): Effect.Effect<numbe
     }).pipe(Effect.tapError(() => Effect.sync(() => server.close())))
   })
 
+/**
+ * Waits for `wait` or `ms`, whichever comes first. Interruptible on purpose:
+ * this runs in a finalizer, where a timeout could otherwise not cut the wait short.
+ */
 const waitAtMost = (ms: number, wait: () => Promise<unknown>): Effect.Effect<void> =>
-  Effect.promise(wait).pipe(Effect.timeoutOption(ms), Effect.asVoid)
+  Effect.promise(wait).pipe(Effect.interruptible, Effect.timeoutOption(ms), Effect.asVoid)
 
 const closed = (connection: ControlConnection): Promise<void> =>
   connection.socket.closed ? Promise.resolve() : new Promise((resolve) => connection.socket.once("close", () => resolve()))

@@ -81,7 +81,8 @@ export const makeRequestGate = <R>(
           Effect.map((exit) => replyFromExit(request, exit)),
           Effect.ensuring(release)
         )
-        const fiber = yield* FiberSet.run(handlers, work)
+        // Forked from an uninterruptible region, the fiber would inherit it; deadlines need it interruptible.
+        const fiber = yield* FiberSet.run(handlers, Effect.interruptible(work))
         const ms = deadlineMs(request)
         const outcome = yield* restore(Effect.raceAll([
           Fiber.join(fiber),

@@ -53,7 +53,7 @@ const makeStaleSocket = (path: string) =>
   })
 
 describe("ControlServer with ControlClient", () => {
-  it.scoped("answers each request with its own reply", () =>
+  it.scopedLive("answers each request with its own reply", () =>
     Effect.gen(function*() {
       const { env } = yield* tempEnvironment()
       yield* serve(env)
@@ -65,7 +65,7 @@ describe("ControlServer with ControlClient", () => {
       }
     }))
 
-  it.scoped("answers several requests on one connection in order, garbage included, without stopping", () =>
+  it.scopedLive("answers several requests on one connection in order, garbage included, without stopping", () =>
     Effect.gen(function*() {
       const { env } = yield* tempEnvironment()
       const server = yield* serve(env)
@@ -84,7 +84,7 @@ describe("ControlServer with ControlClient", () => {
       ])
     }))
 
-  it.scoped("answers an over-long line with BadRequest and hangs up", () =>
+  it.scopedLive("answers an over-long line with BadRequest and hangs up", () =>
     Effect.gen(function*() {
       const { env } = yield* tempEnvironment()
       const server = yield* serve(env)
@@ -95,7 +95,7 @@ describe("ControlServer with ControlClient", () => {
       expect((yield* ask(env, { _tag: "Status" }))._tag).toBe("Status")
     }))
 
-  it.scoped("answers Busy to a second request while one is in progress, but answers Status", () =>
+  it.scopedLive("answers Busy to a second request while one is in progress, but answers Status", () =>
     Effect.gen(function*() {
       const { env } = yield* tempEnvironment()
       const { handler, release, started } = yield* blockingHandler
@@ -110,7 +110,7 @@ describe("ControlServer with ControlClient", () => {
       expect(yield* ask(env, { _tag: "Pause" })).toEqual({ _tag: "Pause", ok: true })
     }))
 
-  it.scoped("replies 'timed out' at the deadline, interrupts the handler, and stays busy until it has stopped", () =>
+  it.scopedLive("replies 'timed out' at the deadline, interrupts the handler, and stays busy until it has stopped", () =>
     Effect.gen(function*() {
       const { env } = yield* tempEnvironment()
       const interrupted = yield* Deferred.make<void>()
@@ -133,7 +133,7 @@ describe("ControlServer with ControlClient", () => {
       expect(yield* ask(env, { _tag: "Pause" })).toEqual({ _tag: "Pause", ok: true })
     }))
 
-  it.scoped("turns handler failures, defects and wrong answers into replies", () =>
+  it.scopedLive("turns handler failures, defects and wrong answers into replies", () =>
     Effect.gen(function*() {
       const { env } = yield* tempEnvironment()
       const handler: ControlHandler = (request) => {
@@ -160,7 +160,7 @@ describe("ControlServer with ControlClient", () => {
       expect((yield* ask(env, { _tag: "Status" }))._tag).toBe("Status")
     }))
 
-  it.scoped("carries on when a client disconnects mid-request, finishing the request", () =>
+  it.scopedLive("carries on when a client disconnects mid-request, finishing the request", () =>
     Effect.gen(function*() {
       const { env } = yield* tempEnvironment()
       const { completed, handler, release, started } = yield* blockingHandler
@@ -177,7 +177,7 @@ describe("ControlServer with ControlClient", () => {
       expect(yield* ask(env, { _tag: "Pause" })).toEqual({ _tag: "Pause", ok: true })
     }))
 
-  it.scoped("refuses to start a second server for a running VM, leaving the first alone", () =>
+  it.scopedLive("refuses to start a second server for a running VM, leaving the first alone", () =>
     Effect.gen(function*() {
       const { env } = yield* tempEnvironment()
       const first = yield* serve(env)
@@ -187,7 +187,7 @@ describe("ControlServer with ControlClient", () => {
       expect(yield* ask(env, { _tag: "Status" })).toEqual(statusResult)
     }))
 
-  it.scoped("replaces a stale socket left by a bhyve that died", () =>
+  it.scopedLive("replaces a stale socket left by a bhyve that died", () =>
     Effect.gen(function*() {
       const { env } = yield* tempEnvironment()
       const path = yield* prepareControlSocketPath({ name: "vm1" }, env)
@@ -200,7 +200,7 @@ describe("ControlServer with ControlClient", () => {
       expect(yield* ask(env, { _tag: "Status" })).toEqual(statusResult)
     }))
 
-  it.scoped("will not remove a file that is not a socket", () =>
+  it.scopedLive("will not remove a file that is not a socket", () =>
     Effect.gen(function*() {
       const { env } = yield* tempEnvironment()
       const path = yield* prepareControlSocketPath({ name: "vm1" }, env)
@@ -210,7 +210,7 @@ describe("ControlServer with ControlClient", () => {
       expect(existsSync(path)).toBe(true)
     }))
 
-  it.scoped("makes the socket 0600 in a 0700 directory", () =>
+  it.scopedLive("makes the socket 0600 in a 0700 directory", () =>
     Effect.gen(function*() {
       const { env } = yield* tempEnvironment()
       const server = yield* serve(env)
@@ -219,7 +219,7 @@ describe("ControlServer with ControlClient", () => {
       expect(statSync(dirname(server.path)).mode & 0o777).toBe(0o700)
     }))
 
-  it.scoped("listens on an explicit socket path", () =>
+  it.scopedLive("listens on an explicit socket path", () =>
     Effect.gen(function*() {
       const { root, env } = yield* tempEnvironment()
       const server = yield* serve(env, fakeHandler, { socketPath: `${root}/explicit.sock` })
@@ -227,7 +227,7 @@ describe("ControlServer with ControlClient", () => {
       expect(yield* sendControlRequest({ name: "vm1", path: server.path }, { _tag: "Status" })).toEqual(statusResult)
     }))
 
-  it.scoped("removes the socket when its scope closes, and clients then find no VM", () =>
+  it.scopedLive("removes the socket when its scope closes, and clients then find no VM", () =>
     Effect.gen(function*() {
       const { env } = yield* tempEnvironment()
       const scope = yield* Scope.make()
@@ -242,7 +242,7 @@ describe("ControlServer with ControlClient", () => {
       expect((yield* ask(env, { _tag: "Status" }))._tag).toBe("Status")
     }))
 
-  it.scoped("on close, lets a request finish within the grace period, then answers the rest 'shutting down'", () =>
+  it.scopedLive("on close, lets a request finish within the grace period, then answers the rest 'shutting down'", () =>
     Effect.gen(function*() {
       const { env } = yield* tempEnvironment()
       const { handler, release, started } = yield* blockingHandler
@@ -268,7 +268,7 @@ describe("ControlServer with ControlClient", () => {
       expect(yield* Fiber.join(abandoned)).toEqual(new RequestFailed({ request: "Checkpoint", reason: "bhyve is shutting down" }))
     }))
 
-  it.scoped("gets a Destroy reply out even when the scope closes right after the handler returns", () =>
+  it.scopedLive("gets a Destroy reply out even when the scope closes right after the handler returns", () =>
     Effect.gen(function*() {
       const { env } = yield* tempEnvironment()
       const scope = yield* Scope.make()

@@ -36,14 +36,14 @@ describe.skipIf(!hasKvm)("a guest booted through the Machine API", () => {
 
   it.effect("takes PIT interrupts through the in-kernel PIC at 100 Hz", () =>
     Effect.gen(function*() {
-      const { lines } = yield* runGuest("timer.elf", "ticks=50")
-      expect(lines.map((l) => l.text)).toEqual(["tick 10", "tick 20", "tick 30", "tick 40", "tick 50", "ticks done 50"])
-      // Ten ticks apart at 100 Hz is 100 ms; allow for a noisy host.
-      const gaps = lines.slice(1, 5).map((l, i) => l.atMs - lines[i].atMs)
-      for (const gap of gaps) expect(gap).toBeGreaterThan(80)
-      const rate = 40 / ((lines[4].atMs - lines[0].atMs) / 1000)
-      expect(rate).toBeGreaterThan(90)
-      expect(rate).toBeLessThan(110)
+      const { lines } = yield* runGuest("timer.elf", "ticks=100")
+      const ticks = Array.from({ length: 10 }, (_, i) => `tick ${(i + 1) * 10}`)
+      expect(lines.map((l) => l.text)).toEqual([...ticks, "ticks done 100"])
+      // Measured over 90 ticks: a descheduled vCPU thread shifts single ticks (KVM re-injects
+      // the ones it missed), but not the rate over most of a second.
+      const rate = 90 / ((lines[9].atMs - lines[0].atMs) / 1000)
+      expect(rate).toBeGreaterThan(85)
+      expect(rate).toBeLessThan(115)
     }))
 
   it.effect("reports a triple fault as such", () =>
