@@ -2,7 +2,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
-import type { AccessSize, MmioHandler, PioHandler } from "./DeviceHandlers.js"
+import { type AccessSize, allOnes, type MmioHandler, type PioHandler } from "./DeviceHandlers.js"
 import { type BadRange, type BusConflict, UnclaimedAccess, type AddressSpace } from "./BusErrors.js"
 import { RangeTable, type Claim } from "./RangeTable.js"
 
@@ -12,8 +12,6 @@ export interface BusOptions {
   /** Where the one-per-address report of unclaimed accesses goes. */
   readonly report: (message: string) => void
 }
-
-const ONES = [0, 0xff, 0xffff, 0, 0xffffffff, 0, 0, 0, -1] as const
 
 /**
  * Routes every PIO/MMIO exit, by address range, to the one server that
@@ -66,7 +64,7 @@ export class BusRouter {
         this.options.report(`${new UnclaimedAccess({ space, address, size, direction }).message} (reads all-ones, writes ignored; reported once)`)
       }
     }
-    return ONES[size] >>> 0
+    return allOnes(size)
   }
 }
 

@@ -17,3 +17,6 @@ export interface MmioHandler {
   readonly read: (offset: number, size: AccessSize) => number | bigint
   readonly write: (offset: number, size: AccessSize, value: number | bigint) => void
 }
+
+/** What an access reads where nothing answers: every bit set, `size` bytes wide (8 bytes: the low 32 bits). */
+export const allOnes = (size: AccessSize): number => (size >= 4 ? 0xffffffff : (1 << (size * 8)) - 1)

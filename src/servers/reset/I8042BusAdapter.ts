@@ -1,7 +1,6 @@
-import type { AccessSize, PioHandler } from "../../bus/DeviceHandlers.js"
+import { allOnes, type AccessSize, type PioHandler } from "../../bus/DeviceHandlers.js"
 import type { I8042Device } from "./I8042Device.js"
 
-const allOnes = (size: AccessSize): number => (size >= 4 ? 0xffffffff : (1 << (size * 8)) - 1)
 
 export const DATA_PORT = 0x60
 export const COMMAND_PORT = 0x64

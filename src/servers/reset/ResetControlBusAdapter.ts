@@ -1,7 +1,6 @@
-import type { AccessSize, PioHandler } from "../../bus/DeviceHandlers.js"
+import { allOnes, type AccessSize, type PioHandler } from "../../bus/DeviceHandlers.js"
 import type { ResetControlDevice } from "./ResetControlDevice.js"
 
-const allOnes = (size: AccessSize): number => (size >= 4 ? 0xffffffff : (1 << (size * 8)) - 1)
 
 export const RESET_CONTROL_PORT = 0xcf9
 

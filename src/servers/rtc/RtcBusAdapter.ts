@@ -1,7 +1,6 @@
-import type { AccessSize, PioHandler } from "../../bus/DeviceHandlers.js"
+import { allOnes, type AccessSize, type PioHandler } from "../../bus/DeviceHandlers.js"
 import type { RtcDevice } from "./RtcDevice.js"
 
-const allOnes = (size: AccessSize): number => (size >= 4 ? 0xffffffff : (1 << (size * 8)) - 1)
 
 /** Ports 0x70 (index) and 0x71 (data); the RTC only answers byte accesses. */
 export const PORT_COUNT = 2

@@ -1,8 +1,7 @@
-import type { AccessSize, PioHandler } from "../../bus/DeviceHandlers.js"
+import { allOnes, type AccessSize, type PioHandler } from "../../bus/DeviceHandlers.js"
 import type { UartDevice } from "./UartDevice.js"
 import { REGISTER_COUNT } from "./UartRegisters.js"
 
-const allOnes = (size: AccessSize): number => (size >= 4 ? 0xffffffff : (1 << (size * 8)) - 1)
 
 /** The 16550's registers are bytes; anything else is not a UART access. */
 const valid = (offset: number, size: AccessSize): boolean =>
