@@ -5,8 +5,15 @@ import type { ControlResult } from "../control/ControlResult.js"
 import { DeviceServers } from "../servers/DeviceServer.js"
 import type { SnapshotFs } from "../snapshot/format/SnapshotFs.js"
 import type { DescribedMachine } from "../snapshot/MachineSnapshots.js"
+import type { SaveFailed } from "../snapshot/SaveErrors.js"
 import type { SaveReport } from "../snapshot/SaveSnapshot.js"
 import type { ControlOutcome } from "./WorkerProtocol.js"
+
+/** A failed save as the reply states it: the step, and the device or vCPU at fault with the reason. */
+const saveFailure = (e: SaveFailed) => ({
+  reason: e.component === undefined ? e.reason : `${e.component}: ${e.reason}`,
+  step: e.step
+})
 
 /** What the machine thread does once a request has been answered. */
 export type AfterReply = "continue" | { readonly stop: number; readonly message: string }
@@ -37,9 +44,10 @@ export const handleRequest = (
   const work: Effect.Effect<{ outcome: ControlOutcome; after: AfterReply }, { reason: string; step?: string }, SnapshotFs> = (() => {
     switch (request._tag) {
       case "Checkpoint":
-        return Effect.map(machine.checkpoint(request.path), (r) => ok({ _tag: "Checkpoint", ...snapshotResult(r) }))
+        return Effect.map(Effect.mapError(machine.checkpoint(request.path), saveFailure), (r) =>
+          ok({ _tag: "Checkpoint", ...snapshotResult(r) }))
       case "Suspend":
-        return Effect.map(machine.suspend(request.path), (r) =>
+        return Effect.map(Effect.mapError(machine.suspend(request.path), saveFailure), (r) =>
           ok({ _tag: "Suspend", ...snapshotResult(r) }, { stop: 0, message: `suspended to ${r.path}` }))
       case "Destroy":
         return Effect.succeed(ok({ _tag: "Destroy", ok: true }, { stop: 4, message: "destroyed by bhyvectl --destroy" }))
@@ -61,12 +69,6 @@ export const handleRequest = (
       }
     }
   })()
-  return work.pipe(
-    Effect.catchAll((e: { reason?: string; step?: string; message?: string }) =>
-      Effect.succeed({
-        outcome: { ok: false, reason: e.reason ?? e.message ?? String(e), ...("step" in e && e.step ? { step: e.step } : {}) } as ControlOutcome,
-        after: "continue" as AfterReply
-      })
-    )
-  )
+  return Effect.catchAll(work, (failure) =>
+    Effect.succeed({ outcome: { ok: false as const, ...failure }, after: "continue" as const }))
 }
