@@ -1,8 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import { writeFileSync } from "node:fs"
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { runBhyve } from "../support/BhyveProcess.js"
+import { runBhyve, startBhyve, waitFor } from "../support/BhyveProcess.js"
 import { guestPath } from "../support/GuestRun.js"
 import { hasKvm } from "../support/Kvm.js"
 
@@ -72,4 +72,20 @@ describe.skipIf(!hasKvm)("the bhyve command", () => {
     expect(r.status).toBe(0)
     expect(r.stdout).toContain("Usage: bhyve")
   })
+})
+
+describe.skipIf(!hasKvm)("stopping bhyve from outside", () => {
+  it("SIGTERM stops the guest, releases the VM and its control socket, and exits 143", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "bhyve-term-"))
+    const socket = join(dir, "ctl")
+    const vm = startBhyve([
+      "-m", "64M", "-l", "com1,stdio", "-o", `boot.kernel=${guestPath("timer.elf")}`, "-o", "boot.cmdline=ticks=100000",
+      "-o", `control.socket=${socket}`, "terminated"
+    ])
+    await waitFor("the first tick", () => vm.stdout().includes("tick 10"))
+    vm.kill("SIGTERM")
+    expect(await vm.exited).toBe(143)
+    expect(vm.stderr()).toBe("bhyve: stopped by SIGTERM\n")
+    expect(existsSync(socket)).toBe(false)
+  }, 30_000)
 })
