@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "ap_thread.h"
 #include "vcpu_kick.h"
 
 namespace {
@@ -54,10 +55,12 @@ Napi::Value WrapMapping(Napi::Env env, void* addr, size_t size) {
   return Napi::ArrayBuffer::New(env, addr, size);
 }
 
-// Anonymous shared memory (guest RAM) -> ArrayBuffer or -errno
+// Anonymous private memory (guest RAM) -> ArrayBuffer or -errno. Private, not
+// shared: reading a page the guest never touched then maps the zero page
+// instead of allocating one, so a save's zero-page scan costs no memory.
 Napi::Value MapAnonymous(const Napi::CallbackInfo& info) {
   size_t size = static_cast<size_t>(info[0].As<Napi::Number>().Int64Value());
-  void* addr = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  void* addr = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (addr == MAP_FAILED) return Errno(info.Env(), errno);
   madvise(addr, size, MADV_MERGEABLE);
   return WrapMapping(info.Env(), addr, size);
@@ -111,6 +114,38 @@ Napi::Value Kick(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), bhyve::kick(info[0].As<Napi::Number>().Int32Value()));
 }
 
+// AP threads (native/ap_thread.h): apStart(kickToken, vcpuFd, notifyToken) -> id or -errno
+Napi::Value ApStart(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), bhyve::ap_start(info[0].As<Napi::Number>().Int32Value(),
+                                                       info[1].As<Napi::Number>().Int32Value(),
+                                                       info[2].As<Napi::Number>().Int32Value()));
+}
+
+// apPending(notifyToken, out: Int32Array) -> how many ids it wrote into out
+Napi::Value ApPending(const Napi::CallbackInfo& info) {
+  Napi::Int32Array out = info[1].As<Napi::Int32Array>();
+  return Napi::Number::New(info.Env(), bhyve::ap_pending(info[0].As<Napi::Number>().Int32Value(), out.Data(),
+                                                         static_cast<int>(out.ElementLength())));
+}
+
+Napi::Value ApResult(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), bhyve::ap_result(info[0].As<Napi::Number>().Int32Value()));
+}
+
+Napi::Value ApResume(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), bhyve::ap_resume(info[0].As<Napi::Number>().Int32Value()));
+}
+
+Napi::Value ApStop(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), bhyve::ap_stop(info[0].As<Napi::Number>().Int32Value()));
+}
+
+// apWait(notifyToken, timeoutMs) -> how many APs have an unread exit
+Napi::Value ApWait(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), bhyve::ap_wait(info[0].As<Napi::Number>().Int32Value(),
+                                                      info[1].As<Napi::Number>().Int32Value()));
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   bhyve::kick_install_signal();
   exports.Set("open", Napi::Function::New(env, Open));
@@ -125,6 +160,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("kickUnregister", Napi::Function::New(env, KickUnregister));
   exports.Set("run", Napi::Function::New(env, Run));
   exports.Set("kick", Napi::Function::New(env, Kick));
+  exports.Set("apStart", Napi::Function::New(env, ApStart));
+  exports.Set("apPending", Napi::Function::New(env, ApPending));
+  exports.Set("apResult", Napi::Function::New(env, ApResult));
+  exports.Set("apResume", Napi::Function::New(env, ApResume));
+  exports.Set("apStop", Napi::Function::New(env, ApStop));
+  exports.Set("apWait", Napi::Function::New(env, ApWait));
   return exports;
 }
 

@@ -55,7 +55,15 @@ export class Vcpu {
    * the guest runs, at most `timeoutMs` (then it returns Interrupted).
    */
   run(timeoutMs = 0): VcpuExit {
-    const rc = this.native.run(this.kickToken, this.fd.fd, timeoutMs)
+    return this.exitFrom(this.native.run(this.kickToken, this.fd.fd, timeoutMs))
+  }
+
+  /**
+   * The exit of a KVM_RUN that returned `rc` (0 or -errno), read from this
+   * vCPU's struct kvm_run: what `run()` returns, for a KVM_RUN made on
+   * another thread (an AP's own, see machine/ApRunner.ts).
+   */
+  exitFrom(rc: number): VcpuExit {
     if (rc < 0) {
       if (-rc === EINTR) {
         this.runBytes[1] = 0 // immediate_exit: consumed

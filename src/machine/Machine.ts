@@ -9,7 +9,7 @@ import { GuestMemory } from "../kernel/GuestMemory.js"
 import * as Kernel from "../kernel/Kernel.js"
 import * as KvmInterruptController from "../kernel/KvmInterruptController.js"
 import type { KvmError, KvmUnavailable, NativeAddonMissing } from "../kernel/KvmError.js"
-import type { KvmSystem } from "../kernel/KvmSystem.js"
+import { KvmSystem } from "../kernel/KvmSystem.js"
 import type { Vcpu } from "../kernel/Vcpu.js"
 import { Vcpus } from "../kernel/Vcpus.js"
 import type { Vm } from "../kernel/Vm.js"
@@ -18,6 +18,7 @@ import { KernelNotFound, type LoaderError } from "../loader/LoaderError.js"
 import { type DeviceServers, layerDeviceServers } from "../servers/DeviceServer.js"
 import type { InterruptController } from "../servers/InterruptController.js"
 import { layerMachineEvents, MachineEvents } from "../servers/MachineEvents.js"
+import { makeApRunner } from "./ApRunner.js"
 import { MachineConfigError } from "./MachineConfigError.js"
 import type { MachineExit, VcpuFailure } from "./MachineExit.js"
 import { RunControl } from "./RunControl.js"
@@ -51,6 +52,8 @@ export type MachineError =
   | MachineConfigError
 
 const MIN_MEMORY = 2 << 20
+/** bhyve's -c limit (VM_MAXCPU). */
+const MAX_CPUS = 64
 
 /** The kernel, the bus and the machine-wide services every device server may use. */
 const machineLayer = <E>(spec: MachineSpec<E>) => {
@@ -98,8 +101,8 @@ export const build = <E>(
 ): Effect.Effect<BuiltMachine, MachineError | E, Scope.Scope> =>
   Effect.gen(function*() {
     const cpus = spec.cpus ?? 1
-    if (cpus !== 1) {
-      return yield* new MachineConfigError({ field: "cpus", reason: `${cpus} vCPUs requested; this build runs uniprocessor guests only (-c 1)` })
+    if (!Number.isSafeInteger(cpus) || cpus < 1 || cpus > MAX_CPUS) {
+      return yield* new MachineConfigError({ field: "cpus", reason: `${cpus} vCPUs requested; 1 to ${MAX_CPUS} are supported` })
     }
     if (!Number.isSafeInteger(spec.memoryBytes) || spec.memoryBytes < MIN_MEMORY || spec.memoryBytes % 4096 !== 0) {
       return yield* new MachineConfigError({ field: "memory", reason: `${spec.memoryBytes} bytes: need a multiple of 4 KiB, at least 2 MiB` })
@@ -116,8 +119,13 @@ export const build = <E>(
       yield* bsp.setSregs(plan.applySregs(yield* bsp.getSregs()))
       yield* bsp.setRegs(plan.regs)
     }
-    const control = new RunControl(vcpus)
-    return { context, vcpus, control, run: runVcpu(bsp, bus, events, control) }
+    // vCPUs 1..N-1 (in KVM's wait-for-SIPI until the guest starts them) get threads of their own while the loop runs.
+    const kvm = yield* Effect.provide(KvmSystem, context)
+    const aps = yield* makeApRunner(kvm.native, vcpus, bus, events, () => control.state !== "running")
+    // Also stopped here, before the vCPUs are released, should the scope close under a running loop.
+    if (aps !== undefined) yield* Effect.addFinalizer(() => aps.stop)
+    const control: RunControl = new RunControl(vcpus, aps)
+    return { context, vcpus, control, run: runVcpu(bsp, bus, events, control, aps) }
   })
 
 /** Builds the machine, runs the guest until it stops, then releases everything. */

@@ -5,6 +5,14 @@ import type { Vcpu } from "../kernel/Vcpu.js"
 
 export type RunState = "running" | "pausing" | "paused"
 
+/** The vCPUs that run on threads of their own (machine/ApRunner.ts): a pause parks them too. */
+export interface ApParking {
+  /** Waits until every AP is parked (no completion pending); false when an AP exit stopped the machine meanwhile. */
+  readonly park: Effect.Effect<boolean, KvmError>
+  /** Lets every parked AP run again. */
+  readonly unpark: () => void
+}
+
 /**
  * Pausing and resuming a running machine from its own thread. A pause takes
  * effect at the vCPU loop's next slice boundary: every vCPU is out of
@@ -19,7 +27,7 @@ export class RunControl {
   /** Whether a vCPU loop is running to honour pauses; before it starts (or after it ends) a pause is immediate. */
   private looping = false
 
-  constructor(private readonly vcpus: ReadonlyArray<Vcpu>) {}
+  constructor(private readonly vcpus: ReadonlyArray<Vcpu>, private readonly aps?: ApParking) {}
 
   get state(): RunState {
     return this.current
@@ -49,8 +57,14 @@ export class RunControl {
         Effect.onInterrupt(() =>
           Effect.sync(() => {
             this.waiters = this.waiters.filter((w) => w !== waiter)
-            if (this.waiters.length === 0 && this.current === "pausing") this.current = "running"
-          })
+            if (this.waiters.length === 0 && this.current === "pausing") {
+              this.current = "running"
+              this.aps?.unpark()
+            }
+          }).pipe(
+            // A boundary may already have taken this request and still be parking: done, it tells that boundary no one waits.
+            Effect.zipRight(Deferred.interrupt(waiter))
+          )
         )
       )
     })
@@ -82,17 +96,36 @@ export class RunControl {
     const waiters = this.waiters
     this.waiters = []
     return Effect.gen(this, function*() {
-      const flushed = yield* Effect.either(Effect.forEach(this.vcpus, (v) => v.flushPendingIo(), { discard: true }))
+      // APs first: once parked (after an EINTR exit) they have no completion pending either.
+      const parked = yield* Effect.either(this.aps?.park ?? Effect.succeed(true))
+      if (parked._tag === "Right" && !parked.right) {
+        // An AP's exit stopped the machine meanwhile: the loop returns that, as if it came before this boundary.
+        this.waiters = waiters.concat(this.waiters)
+        return
+      }
+      const flushed = parked._tag === "Left"
+        ? parked
+        : yield* Effect.either(Effect.forEach(this.vcpus, (v) => v.flushPendingIo(), { discard: true }))
       if (flushed._tag === "Left") {
         this.current = "running"
+        this.aps?.unpark()
         for (const w of waiters) yield* Deferred.fail(w, flushed.left)
         return
       }
       const gate = yield* Deferred.make<void>()
       this.gate = gate
       this.current = "paused"
-      for (const w of waiters) yield* Deferred.succeed(w, undefined)
+      let granted = false
+      for (const w of waiters) if (yield* Deferred.succeed(w, undefined)) granted = true
+      if (!granted) {
+        // Every request was given up (its deadline passed) while the vCPUs were being parked: parking now, no one would resume.
+        this.gate = undefined
+        this.current = this.waiters.length > 0 ? "pausing" : "running"
+        this.aps?.unpark()
+        return
+      }
       yield* Deferred.await(gate)
+      this.aps?.unpark()
     })
   })
 }

@@ -3,8 +3,9 @@ import type { BusRouter } from "../bus/Bus.js"
 import { dispatchMmio, dispatchPio } from "../bus/ExitDispatch.js"
 import { errnoName } from "../kernel/KvmError.js"
 import type { Vcpu } from "../kernel/Vcpu.js"
-import { SYSTEM_EVENT } from "../kernel/VcpuExit.js"
-import type { MachineEventSink } from "../servers/MachineEvents.js"
+import { SYSTEM_EVENT, type VcpuExit } from "../kernel/VcpuExit.js"
+import type { MachineEventSink, StopRequest } from "../servers/MachineEvents.js"
+import type { ApRunner } from "./ApRunner.js"
 import { type MachineExit, VcpuFailure } from "./MachineExit.js"
 import type { RunControl } from "./RunControl.js"
 
@@ -26,7 +27,7 @@ const hex = (n: number) => `0x${n.toString(16)}`
  * handled right here, on the vCPU's own thread: handing each one to another
  * thread would cost ~45 us on this class of machine (KVM-HOST-NOTES).
  */
-const runSlice = (vcpu: Vcpu, bus: BusRouter, events: MachineEventSink): SliceOutcome => {
+const runSlice = (vcpu: Vcpu, bus: BusRouter, events: MachineEventSink, aps: ApRunner | undefined): SliceOutcome => {
   const started = performance.now()
   for (let n = 1; ; n++) {
     const exit = vcpu.run(SLICE_MS)
@@ -45,36 +46,55 @@ const runSlice = (vcpu: Vcpu, bus: BusRouter, events: MachineEventSink): SliceOu
           return new VcpuFailure({ vcpu: vcpu.id, reason: `device at MMIO ${hex(exit.address)} failed: ${String(e)}` })
         }
         break
-      case "Interrupted":
-        return "kicked"
-      case "Shutdown":
-        return { _tag: "TripleFault" }
-      case "SystemEvent":
-        if (exit.type === SYSTEM_EVENT.RESET) return { _tag: "Reset", source: "KVM system event" }
-        if (exit.type === SYSTEM_EVENT.SHUTDOWN) return { _tag: "PoweredOff", source: "KVM system event" }
-        return new VcpuFailure({ vcpu: vcpu.id, reason: `KVM system event ${exit.type} (guest crash)` })
-      case "InternalError":
-        return new VcpuFailure({
-          vcpu: vcpu.id,
-          reason: `KVM internal error, suberror ${exit.suberror} (1 = instruction emulation failed), data [${exit.data.map((d) => hex(Number(d))).join(", ")}]`
-        })
-      case "FailEntry":
-        return new VcpuFailure({ vcpu: vcpu.id, reason: `KVM could not enter the guest, hardware reason ${hex(Number(exit.reason))}` })
-      case "UnknownExit":
-        return new VcpuFailure({ vcpu: vcpu.id, reason: `unhandled KVM exit reason ${exit.reason}` })
-      case "RunFailed":
-        return new VcpuFailure({ vcpu: vcpu.id, reason: `KVM_RUN failed: ${errnoName(exit.errno)}` })
+      case "Interrupted": {
+        // AP threads kick this vCPU when they have an exit waiting: looked
+        // for here only, never on the way of the BSP's own exits.
+        const ap = aps === undefined ? undefined : aps.service()
+        if (ap === undefined) return "kicked"
+        if (ap !== "handled") return ap
+        if (performance.now() - started > SLICE_MS) return "yield"
+        break
+      }
+      default:
+        return stopOutcome(vcpu, exit)
     }
     const request = events.pending()
-    if (request !== undefined) {
-      return request.reason === "reset"
-        ? { _tag: "Reset", source: request.source }
-        : request.reason === "poweroff" ? { _tag: "PoweredOff", source: request.source } : { _tag: "Halted" }
-    }
+    if (request !== undefined) return requestedStop(request)
     if (bus.fault !== undefined) return new VcpuFailure({ vcpu: vcpu.id, reason: bus.fault.message })
     if ((n & 255) === 0 && performance.now() - started > SLICE_MS) return "yield"
   }
 }
+
+type StopExit = Exclude<VcpuExit, { readonly _tag: "PioExit" | "MmioExit" | "Interrupted" }>
+
+/** How an exit that ends the machine's run ends it; for the BSP here and the APs in ApRunner. */
+export const stopOutcome = (vcpu: Vcpu, exit: StopExit): MachineExit | VcpuFailure => {
+  switch (exit._tag) {
+    case "Shutdown":
+      return { _tag: "TripleFault" }
+    case "SystemEvent":
+      if (exit.type === SYSTEM_EVENT.RESET) return { _tag: "Reset", source: "KVM system event" }
+      if (exit.type === SYSTEM_EVENT.SHUTDOWN) return { _tag: "PoweredOff", source: "KVM system event" }
+      return new VcpuFailure({ vcpu: vcpu.id, reason: `KVM system event ${exit.type} (guest crash)` })
+    case "InternalError":
+      return new VcpuFailure({
+        vcpu: vcpu.id,
+        reason: `KVM internal error, suberror ${exit.suberror} (1 = instruction emulation failed), data [${exit.data.map((d) => hex(Number(d))).join(", ")}]`
+      })
+    case "FailEntry":
+      return new VcpuFailure({ vcpu: vcpu.id, reason: `KVM could not enter the guest, hardware reason ${hex(Number(exit.reason))}` })
+    case "UnknownExit":
+      return new VcpuFailure({ vcpu: vcpu.id, reason: `unhandled KVM exit reason ${exit.reason}` })
+    case "RunFailed":
+      return new VcpuFailure({ vcpu: vcpu.id, reason: `KVM_RUN failed: ${errnoName(exit.errno)}` })
+  }
+}
+
+/** A device's request to stop the guest (MachineEvents) as the machine's exit. */
+export const requestedStop = (request: { readonly reason: StopRequest; readonly source: string }): MachineExit =>
+  request.reason === "reset"
+    ? { _tag: "Reset", source: request.source }
+    : request.reason === "poweroff" ? { _tag: "PoweredOff", source: request.source } : { _tag: "Halted" }
 
 /** A real turn of the event loop (not just the microtask queue). */
 const yieldToEventLoop = Effect.async<void>((resume) => {
@@ -100,13 +120,17 @@ export const runVcpu = (
   vcpu: Vcpu,
   bus: BusRouter,
   events: MachineEventSink,
-  control: RunControl
-): Effect.Effect<MachineExit, VcpuFailure> =>
-  control.whileLooping(Effect.gen(function*() {
+  control: RunControl,
+  /** The other vCPUs, each on a thread of its own; their exits are handled here too. */
+  aps?: ApRunner
+): Effect.Effect<MachineExit, VcpuFailure> => {
+  const loop = Effect.gen(function*() {
     for (;;) {
-      const outcome = runSlice(vcpu, bus, events)
+      const outcome = runSlice(vcpu, bus, events, aps)
       if (outcome instanceof VcpuFailure) return yield* outcome
-      if (outcome === "kicked" && !control.pauseRequested) {
+      // Only a uniprocessor guest can be "halted" for good by its one vCPU (bhyve(8) status 2);
+      // an AP's state cannot even be read while its thread is inside KVM_RUN.
+      if (outcome === "kicked" && !control.pauseRequested && aps === undefined) {
         const halted = yield* Effect.orElseSucceed(haltedForGood(vcpu), () => false)
         if (halted) return { _tag: "Halted" } as const
       } else if (outcome !== "yield" && outcome !== "kicked") {
@@ -114,5 +138,12 @@ export const runVcpu = (
       }
       yield* yieldToEventLoop
       yield* control.boundary
+      // An AP exit handled while parking the APs for a pause can stop the machine.
+      const stopped = aps?.stopping
+      if (stopped instanceof VcpuFailure) return yield* stopped
+      if (stopped !== undefined) return stopped
     }
-  }))
+  })
+  // The AP threads start once the loop does (after a pause taken before it), and are joined when it ends.
+  return control.whileLooping(aps === undefined ? loop : aps.running(loop))
+}

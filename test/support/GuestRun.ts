@@ -37,10 +37,11 @@ export const lineRecorder = () => {
 }
 
 /** Boots a test guest with COM1, ACPI PM and reset, and returns how it stopped plus its output. */
-export const runGuest = (name: string, cmdline = "", memoryBytes = 64 << 20) =>
+export const runGuest = (name: string, cmdline = "", memoryBytes = 64 << 20, cpus = 1) =>
   Effect.gen(function*() {
     const recorder = lineRecorder()
     const exit: MachineExit = yield* Machine.run({
+      cpus,
       memoryBytes,
       boot: { kernel: guestPath(name), cmdline },
       devices: [UartServer.layer({ id: "com1", backend: recorder.backend }), PmServer.layer(), ResetServer.layer]

@@ -1,0 +1,169 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import { readdirSync, readFileSync } from "node:fs"
+import * as Machine from "../../src/machine/Machine.js"
+import * as PmServer from "../../src/servers/pm/PmServer.js"
+import * as UartServer from "../../src/servers/uart/UartServer.js"
+import { runBhyve } from "../support/BhyveProcess.js"
+import { guestPath, lineRecorder, runGuest } from "../support/GuestRun.js"
+import { hasKvm } from "../support/Kvm.js"
+
+/**
+ * What smp.elf prints last: the sum mod 2^64 of compute_step(COMPUTE_H0, i)
+ * for i in [0, steps) (test/guests/compute-hash.h), in 32-bit halves.
+ * Independent of how many CPUs share the work.
+ */
+const smpReference = (steps: number): string => {
+  const H0_HI = 0xcbf29ce4
+  const H0_LO = 0x84222325
+  const TWO32 = 4294967296
+  let sumHi = 0
+  let sumLo = 0
+  for (let i = 0; i < steps; i++) {
+    let hi = H0_HI
+    let lo = (H0_LO ^ i) >>> 0
+    for (let j = 0; j <= 600; j++) {
+      if (j < 600) {
+        lo = (lo ^ ((lo >>> 29) | (hi << 3))) >>> 0 // x ^= x >> 29
+        hi = (hi ^ (hi >>> 29)) >>> 0
+      } else {
+        hi = (hi ^ H0_HI) >>> 0 // h ^ x
+        lo = (lo ^ H0_LO) >>> 0
+      }
+      // * 0x100000001b3 = (x << 40) + x * 0x1b3, mod 2^64
+      const t = lo * 0x1b3
+      hi = (hi * 0x1b3 + Math.floor(t / TWO32) + ((lo << 8) >>> 0)) >>> 0
+      lo = t >>> 0
+      if (j < 600) {
+        const l = lo + j
+        lo = l >>> 0
+        if (l >= TWO32) hi = (hi + 1) >>> 0
+      }
+    }
+    const s = sumLo + lo
+    sumLo = s >>> 0
+    sumHi = (sumHi + hi + (s >= TWO32 ? 1 : 0)) >>> 0
+  }
+  return sumHi.toString(16).padStart(8, "0") + sumLo.toString(16).padStart(8, "0")
+}
+
+const expectedOutput = (cpus: number, steps: number) =>
+  [`smp cpus=${cpus}`, ...Array.from({ length: cpus - 1 }, (_, i) => `cpu ${i + 1} up`), `smp done ${smpReference(steps)}`]
+    .map((l) => `${l}\n`)
+    .join("")
+
+const sleep = (ms: number) => Effect.promise(() => new Promise((r) => setTimeout(r, ms)))
+
+const waitForLine = (lines: ReadonlyArray<{ readonly text: string }>, text: string, timeoutMs = 20_000) =>
+  Effect.promise(async () => {
+    const deadline = Date.now() + timeoutMs
+    while (!lines.some((l) => l.text === text)) {
+      if (Date.now() > deadline) throw new Error(`no "${text}" line within ${timeoutMs} ms`)
+      await new Promise((r) => setTimeout(r, 5))
+    }
+  })
+
+/** This process's threads running an AP (native/ap_thread.cc names them). */
+const apThreadCount = () =>
+  readdirSync("/proc/self/task").filter((tid) => {
+    try {
+      return readFileSync(`/proc/self/task/${tid}/comm`, "utf8").trim() === "bhyve-ap"
+    } catch {
+      return false // the thread ended meanwhile
+    }
+  }).length
+
+const smpMachine = (cpus: number, cmdline: string) =>
+  Effect.gen(function*() {
+    const recorder = lineRecorder()
+    const machine = yield* Machine.build({
+      cpus,
+      memoryBytes: 64 << 20,
+      boot: { kernel: guestPath("smp.elf"), cmdline },
+      devices: [UartServer.layer({ id: "com1", backend: recorder.backend }), PmServer.layer()]
+    })
+    return { machine, recorder }
+  })
+
+describe.skipIf(!hasKvm)("guests with more than one vCPU", () => {
+  it.effect("a 2-vCPU guest starts its AP with INIT/SIPI, both compute, and it powers off", () =>
+    Effect.gen(function*() {
+      const { exit, output } = yield* runGuest("smp.elf", "cpus=2", 64 << 20, 2)
+      expect(output).toBe(expectedOutput(2, 20000))
+      expect(exit).toEqual({ _tag: "PoweredOff", source: "pm" })
+      expect(apThreadCount()).toBe(0)
+    }))
+
+  it.effect("a 4-vCPU guest brings up three APs in order and gets the same result", () =>
+    Effect.gen(function*() {
+      const { exit, output } = yield* runGuest("smp.elf", "cpus=4", 64 << 20, 4)
+      expect(output).toBe(expectedOutput(4, 20000))
+      expect(exit).toEqual({ _tag: "PoweredOff", source: "pm" })
+      expect(apThreadCount()).toBe(0)
+    }))
+
+  it.effect("an AP's port write powers the machine off (its exit is handled like the BSP's)", () =>
+    Effect.gen(function*() {
+      const { exit, output } = yield* runGuest("smp.elf", "cpus=4 off=3", 64 << 20, 4)
+      expect(output).toBe(expectedOutput(4, 20000))
+      expect(exit).toEqual({ _tag: "PoweredOff", source: "pm" })
+      expect(apThreadCount()).toBe(0)
+    }))
+
+  it.effect("the same guest on one vCPU (no APs, no AP threads) agrees", () =>
+    Effect.gen(function*() {
+      const { output } = yield* runGuest("smp.elf", "cpus=1 steps=5000")
+      expect(output).toBe(expectedOutput(1, 5000))
+    }))
+
+  it.scoped("pausing parks every vCPU mid-computation; resuming finishes with the right result", () =>
+    Effect.gen(function*() {
+      const steps = 400_000
+      const { machine, recorder } = yield* smpMachine(2, `cpus=2 steps=${steps}`)
+      const running = yield* Effect.fork(machine.run)
+      yield* waitForLine(recorder.lines, "cpu 1 up")
+      yield* sleep(50)
+      yield* machine.control.pause
+      expect(machine.control.state).toBe("paused")
+      const ap = machine.vcpus[1]
+      const linesAtPause = recorder.lines.length
+      // Both vCPUs' state can be read (an AP thread inside KVM_RUN would block these ioctls).
+      const bspRegs = yield* machine.vcpus[0].getRegs()
+      const apRegs = yield* ap.getRegs()
+      const apSregs = yield* ap.getSregs()
+      expect(apSregs.cs.selector & 3).toBe(3) // the AP was computing at CPL3,
+      expect(yield* ap.getMpState()).toBe(0) // runnable, not halted: the sums were under way
+      expect(recorder.text()).not.toContain("smp done")
+      yield* sleep(300)
+      expect(recorder.lines.length).toBe(linesAtPause)
+      expect(yield* ap.getRegs()).toEqual(apRegs)
+      expect(yield* machine.vcpus[0].getRegs()).toEqual(bspRegs)
+      yield* machine.control.resume
+      const exit = yield* Fiber.join(running)
+      expect(exit._tag).toBe("PoweredOff")
+      expect(recorder.text()).toBe(expectedOutput(2, steps))
+    }), 120_000)
+
+  it.scoped("interrupting a running 4-vCPU machine stops and joins its AP threads", () =>
+    Effect.gen(function*() {
+      const { machine, recorder } = yield* smpMachine(4, "cpus=4 steps=100000000")
+      const running = yield* Effect.fork(machine.run)
+      yield* waitForLine(recorder.lines, "cpu 3 up")
+      expect(apThreadCount()).toBe(3)
+      yield* Fiber.interrupt(running)
+      expect(apThreadCount()).toBe(0)
+    }))
+
+  it("bhyve -c 2 boots the smp guest and exits 1 when it powers off", () => {
+    const r = runBhyve([
+      "-c", "2", "-m", "64M", "-l", "com1,stdio",
+      "-o", `boot.kernel=${guestPath("smp.elf")}`,
+      "-o", "boot.cmdline=cpus=2",
+      `smp-${process.pid}` // a name no other test's VM holds at the same time
+    ])
+    expect(r.stdout).toBe(expectedOutput(2, 20000))
+    expect(r.stderr).toBe("")
+    expect(r.status).toBe(1)
+  })
+})
