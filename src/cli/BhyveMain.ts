@@ -15,6 +15,7 @@ import * as SnapshotFsLive from "../snapshot/format/SnapshotFsLive.js"
 import { readManifest } from "../snapshot/format/SnapshotReader.js"
 import { type BhyveInvocation, parseBhyveArgs } from "./BhyveArgs.js"
 import { BHYVE_USAGE_EXIT_STATUS } from "./BhyveUsageError.js"
+import type { Worker } from "node:worker_threads"
 import { MachineThread } from "./MachineThread.js"
 
 const EXIT_ERROR = 4
@@ -100,7 +101,7 @@ const forward = (thread: () => MachineThread | undefined) => (request: ControlRe
         : Effect.fail(new RequestFailed({ request: request._tag, reason: outcome.reason, step: outcome.step }))
   )
 
-const runVm = (invocation: Extract<BhyveInvocation, { _tag: "Boot" | "Restore" }>) =>
+const runVm = (invocation: Extract<BhyveInvocation, { _tag: "Boot" | "Restore" }>, early: Worker | undefined) =>
   Effect.scoped(
     Effect.gen(function*() {
       const launch = yield* launchOf(invocation)
@@ -109,7 +110,7 @@ const runVm = (invocation: Extract<BhyveInvocation, { _tag: "Boot" | "Restore" }
       // The socket first: a second bhyve with the same name stops here, before building anything.
       yield* makeControlServer({ name: launch.name, socketPath: launch.socketPath }, forward(() => thread))
       const machine = yield* Effect.acquireRelease(
-        Effect.sync(() => (thread = new MachineThread(launch.data, native, launch.usesStdio))),
+        Effect.sync(() => (thread = new MachineThread(launch.data, native, early))),
         (t) => Effect.promise(() => {
           t.stop("shutdown")
           return t.exited()
@@ -127,8 +128,10 @@ const runVm = (invocation: Extract<BhyveInvocation, { _tag: "Boot" | "Restore" }
     })
   )
 
-export const bhyveMain = async (argv: ReadonlyArray<string>): Promise<number> => {
+/** `early`: a machine thread already loading its code (startMachineWorker); ended unused when no VM runs. */
+export const bhyveMain = async (argv: ReadonlyArray<string>, early?: Worker): Promise<number> => {
   const parsed = await Effect.runPromise(Effect.either(parseBhyveArgs(argv)))
+  if (parsed._tag === "Left" || parsed.right._tag === "Help") void early?.terminate()
   if (parsed._tag === "Left") {
     complain(parsed.left.message)
     return BHYVE_USAGE_EXIT_STATUS
@@ -139,7 +142,7 @@ export const bhyveMain = async (argv: ReadonlyArray<string>): Promise<number> =>
     return 0
   }
   return Effect.runPromise(
-    runVm(invocation).pipe(
+    runVm(invocation, early).pipe(
       Effect.catchAll((e) =>
         Effect.sync(() => {
           complain(e.message)

@@ -10,6 +10,14 @@ export interface MachineThreadExit {
 }
 
 /**
+ * Starts the machine thread before it knows what to run, so that its module
+ * loading (about as long as the main thread's) overlaps the main thread's.
+ * Its stdin is always a pipe; a machine without a stdio port never reads it.
+ */
+export const startMachineWorker = (): Worker =>
+  new Worker(new URL("../machine/MachineWorker.js", import.meta.url), { stdin: true })
+
+/**
  * The worker thread that owns the machine, seen from the main thread:
  * messages to it are followed by a kick, because the machine thread reads
  * its messages only between guest slices.
@@ -24,8 +32,10 @@ export class MachineThread {
   /** Resolves when the guest is about to run, with the VM's name. */
   readonly running: Promise<string>
 
-  constructor(data: MachineWorkerData, private readonly native: NativeKvm | undefined, withStdin: boolean) {
-    this.worker = new Worker(new URL("../machine/MachineWorker.js", import.meta.url), { workerData: data, stdin: withStdin })
+  /** `worker` is one started by `startMachineWorker` (its code already loading); it is told what to run here. */
+  constructor(data: MachineWorkerData, private readonly native: NativeKvm | undefined, worker: Worker = startMachineWorker()) {
+    this.worker = worker
+    this.worker.postMessage({ _tag: "Start", data } satisfies ToMachine)
     let started: (name: string) => void = () => {}
     this.running = new Promise((resolve) => {
       started = resolve

@@ -1,7 +1,12 @@
 #!/usr/bin/env node
-import { bhyveMain } from "./BhyveMain.js"
+// The machine thread starts loading its code now, while this thread loads its own.
+import { startMachineWorker } from "./MachineThread.js"
 
-bhyveMain(process.argv.slice(2)).then(
+const argv = process.argv.slice(2)
+const early = argv.includes("-h") || argv.includes("--help") ? undefined : startMachineWorker()
+const { bhyveMain } = await import("./BhyveMain.js")
+
+bhyveMain(argv, early).then(
   (status) => {
     process.exitCode = status
     // The machine thread is gone; don't wait on stdin or stray handles.

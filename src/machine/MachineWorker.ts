@@ -13,18 +13,17 @@ import { parentPort, workerData } from "node:worker_threads"
 import * as SnapshotFsLive from "../snapshot/format/SnapshotFsLive.js"
 import * as MachineSnapshots from "../snapshot/MachineSnapshots.js"
 import { handleRequest } from "./MachineCommands.js"
-import { describeExit, exitStatus } from "./MachineExit.js"
+import { describeExit, exitStatus, type MachineExit } from "./MachineExit.js"
 import type { FromMachine, MachineWorkerData, ToMachine } from "./WorkerProtocol.js"
 
 const port = parentPort
 if (port === null) throw new Error("MachineWorker must run in a worker thread")
 const post = (message: FromMachine) => port.postMessage(message)
-const data = workerData as MachineWorkerData
 
 /** Exit status and message decided by a request (suspend, destroy) rather than by the guest. */
 let stopWith: { status: number; message: string } | undefined
 
-const program = Effect.scoped(
+const program = (data: MachineWorkerData) => Effect.scoped(
   Effect.gen(function*() {
     const machine = data._tag === "Boot"
       ? yield* MachineSnapshots.fromConfig(data.config)
@@ -65,16 +64,20 @@ const describeCause = (cause: Cause.Cause<unknown>): string => {
   return Cause.pretty(cause)
 }
 
-const fiber = Effect.runFork(program)
 let stopReason: string | undefined
-port.on("message", (message: ToMachine) => {
-  if (message._tag === "Stop") {
-    stopReason = message.reason
-    Effect.runFork(Fiber.interrupt(fiber))
-  }
-})
 
-fiber.addObserver((exit) => {
+const start = (data: MachineWorkerData) => {
+  const fiber = Effect.runFork(program(data))
+  port.on("message", (message: ToMachine) => {
+    if (message._tag === "Stop") {
+      stopReason = message.reason
+      Effect.runFork(Fiber.interrupt(fiber))
+    }
+  })
+  fiber.addObserver(report)
+}
+
+const report = (exit: Exit.Exit<MachineExit, unknown>) => {
   if (Exit.isSuccess(exit)) {
     post({ _tag: "Exited", status: exitStatus(exit.value), message: describeExit(exit.value) })
   } else if (stopWith !== undefined && Exit.isInterrupted(exit)) {
@@ -85,4 +88,13 @@ fiber.addObserver((exit) => {
     post({ _tag: "Exited", status: 4, message: describeCause(exit.cause) })
   }
   port.close()
-})
+}
+
+if (workerData !== null && workerData !== undefined) {
+  start(workerData as MachineWorkerData)
+} else {
+  port.once("message", (message: ToMachine) => {
+    if (message._tag === "Start") start(message.data)
+    else port.close()
+  })
+}

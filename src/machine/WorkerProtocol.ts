@@ -24,6 +24,8 @@ export type ControlOutcome =
   | { readonly ok: false; readonly reason: string; readonly step?: string }
 
 export type ToMachine =
+  /** What to run, for a machine thread started before the command line was read. */
+  | { readonly _tag: "Start"; readonly data: MachineWorkerData }
   /** Stop the guest and release everything (SIGINT/SIGTERM). */
   | { readonly _tag: "Stop"; readonly reason: string }
   /** A bhyvectl request, forwarded by the main thread's control socket. */
