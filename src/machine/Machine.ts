@@ -8,15 +8,19 @@ import type { BadRange, BusConflict } from "../bus/BusErrors.js"
 import { GuestMemory } from "../kernel/GuestMemory.js"
 import * as Kernel from "../kernel/Kernel.js"
 import * as KvmInterruptController from "../kernel/KvmInterruptController.js"
+import * as KvmMsiSink from "../kernel/KvmMsiSink.js"
 import type { KvmError, KvmUnavailable, NativeAddonMissing } from "../kernel/KvmError.js"
 import { KvmSystem } from "../kernel/KvmSystem.js"
 import type { Vcpu } from "../kernel/Vcpu.js"
 import { Vcpus } from "../kernel/Vcpus.js"
 import type { Vm } from "../kernel/Vm.js"
+import type { E820Entry } from "../loader/E820.js"
 import { loadKernel } from "../loader/KernelLoader.js"
 import { KernelNotFound, type LoaderError } from "../loader/LoaderError.js"
-import { type DeviceServers, layerDeviceServers } from "../servers/DeviceServer.js"
+import { DeviceServers, layerDeviceServers } from "../servers/DeviceServer.js"
+import { totalPendingIo } from "../servers/virtio/PendingIo.js"
 import type { InterruptController } from "../servers/InterruptController.js"
+import type { MsiSink } from "../servers/pci/MsiSink.js"
 import { layerMachineEvents, MachineEvents } from "../servers/MachineEvents.js"
 import { makeApRunner } from "./ApRunner.js"
 import { MachineConfigError } from "./MachineConfigError.js"
@@ -25,7 +29,7 @@ import { RunControl } from "./RunControl.js"
 import { runVcpu } from "./VcpuLoop.js"
 
 /** What a device server's layer may ask for while it is built. */
-export type MachineServices = Bus.Bus | DeviceServers | InterruptController | MachineEvents | GuestMemory | Vm | KvmSystem
+export type MachineServices = Bus.Bus | DeviceServers | InterruptController | MsiSink | MachineEvents | GuestMemory | Vm | KvmSystem
 
 /** A device server: a layer that registers its ranges and announces itself. */
 export type DeviceLayer<E = unknown> = Layer.Layer<never, E, MachineServices>
@@ -39,6 +43,8 @@ export interface MachineSpec<E = never> {
   /** Unclaimed guest I/O stops the VM instead of reading all-ones. */
   readonly strictBus?: boolean
   readonly kvmPath?: string
+  /** Address ranges the guest's memory map marks reserved (the PCI ECAM window); kernels may not load there. */
+  readonly reservedMemory?: ReadonlyArray<E820Entry>
 }
 
 export type MachineError =
@@ -62,7 +68,8 @@ const machineLayer = <E>(spec: MachineSpec<E>) => {
     Bus.layer({ strict: spec.strictBus ?? false }),
     layerDeviceServers,
     layerMachineEvents,
-    KvmInterruptController.layer()
+    KvmInterruptController.layer(),
+    KvmMsiSink.layer()
   ).pipe(Layer.provideMerge(kernel))
   const [first, ...rest] = spec.devices
   const devices = first === undefined ? Layer.empty : Layer.mergeAll(first, ...rest)
@@ -115,7 +122,13 @@ export const build = <E>(
     const events = yield* Effect.provide(MachineEvents, context)
     const bsp = vcpus[0]
     if (image !== undefined) {
-      const plan = yield* loadKernel({ path: spec.boot.kernel, image, ram: memory, cmdline: spec.boot.cmdline ?? "" })
+      const plan = yield* loadKernel({
+        path: spec.boot.kernel,
+        image,
+        ram: memory,
+        cmdline: spec.boot.cmdline ?? "",
+        extraReserved: spec.reservedMemory
+      })
       yield* bsp.setSregs(plan.applySregs(yield* bsp.getSregs()))
       yield* bsp.setRegs(plan.regs)
     }
@@ -125,7 +138,9 @@ export const build = <E>(
     // Also stopped here, before the vCPUs are released, should the scope close under a running loop.
     if (aps !== undefined) yield* Effect.addFinalizer(() => aps.stop)
     const control: RunControl = new RunControl(vcpus, aps)
-    return { context, vcpus, control, run: runVcpu(bsp, bus, events, control, aps) }
+    const servers = yield* Effect.provide(DeviceServers, context)
+    const pendingIo = () => totalPendingIo(servers)
+    return { context, vcpus, control, run: runVcpu(bsp, bus, events, control, aps, pendingIo) }
   })
 
 /** Builds the machine, runs the guest until it stops, then releases everything. */

@@ -15,6 +15,12 @@ import type { RunControl } from "./RunControl.js"
  * KVM_RUN after this long, and a burst of exits yields after it too.
  */
 export const SLICE_MS = 20
+/**
+ * The slice while devices have host I/O in flight: its completions run on
+ * this thread's event loop, so the guest would otherwise wait up to a whole
+ * slice for each one.
+ */
+export const IO_SLICE_MS = 1
 const KVM_MP_STATE_HALTED = 3
 const RFLAGS_IF = 0x200n
 
@@ -27,10 +33,17 @@ const hex = (n: number) => `0x${n.toString(16)}`
  * handled right here, on the vCPU's own thread: handing each one to another
  * thread would cost ~45 us on this class of machine (KVM-HOST-NOTES).
  */
-const runSlice = (vcpu: Vcpu, bus: BusRouter, events: MachineEventSink, aps: ApRunner | undefined): SliceOutcome => {
+const runSlice = (
+  vcpu: Vcpu,
+  bus: BusRouter,
+  events: MachineEventSink,
+  aps: ApRunner | undefined,
+  pendingIo: () => number
+): SliceOutcome => {
   const started = performance.now()
+  let limit = pendingIo() > 0 ? IO_SLICE_MS : SLICE_MS
   for (let n = 1; ; n++) {
-    const exit = vcpu.run(SLICE_MS)
+    const exit = vcpu.run(limit)
     switch (exit._tag) {
       case "PioExit":
         try {
@@ -45,6 +58,8 @@ const runSlice = (vcpu: Vcpu, bus: BusRouter, events: MachineEventSink, aps: ApR
         } catch (e) {
           return new VcpuFailure({ vcpu: vcpu.id, reason: `device at MMIO ${hex(exit.address)} failed: ${String(e)}` })
         }
+        // A queue notification (an MMIO write) may just have started host I/O.
+        if (limit === SLICE_MS && pendingIo() > 0) limit = IO_SLICE_MS
         break
       case "Interrupted": {
         // AP threads kick this vCPU when they have an exit waiting: looked
@@ -61,7 +76,7 @@ const runSlice = (vcpu: Vcpu, bus: BusRouter, events: MachineEventSink, aps: ApR
     const request = events.pending()
     if (request !== undefined) return requestedStop(request)
     if (bus.fault !== undefined) return new VcpuFailure({ vcpu: vcpu.id, reason: bus.fault.message })
-    if ((n & 255) === 0 && performance.now() - started > SLICE_MS) return "yield"
+    if ((limit === IO_SLICE_MS || (n & 255) === 0) && performance.now() - started > limit) return "yield"
   }
 }
 
@@ -122,11 +137,13 @@ export const runVcpu = (
   events: MachineEventSink,
   control: RunControl,
   /** The other vCPUs, each on a thread of its own; their exits are handled here too. */
-  aps?: ApRunner
+  aps?: ApRunner,
+  /** Host I/O in flight across the devices (completions need event-loop turns). */
+  pendingIo: () => number = () => 0
 ): Effect.Effect<MachineExit, VcpuFailure> => {
   const loop = Effect.gen(function*() {
     for (;;) {
-      const outcome = runSlice(vcpu, bus, events, aps)
+      const outcome = runSlice(vcpu, bus, events, aps, pendingIo)
       if (outcome instanceof VcpuFailure) return yield* outcome
       // Only a uniprocessor guest can be "halted" for good by its one vCPU (bhyve(8) status 2);
       // an AP's state cannot even be read while its thread is inside KVM_RUN.

@@ -29,6 +29,11 @@ export interface DeviceServer<State = unknown, Encoded = unknown> {
   readonly quiesce?: Effect.Effect<void, string>
   /** After a checkpoint (or a failed save): take up work again. */
   readonly resumeWork?: Effect.Effect<void>
+  /**
+   * At a restore: why this device's host side (a disk image, say) is not the
+   * one the snapshot recorded in `config`, or undefined when it is.
+   */
+  readonly restoreConflict?: (recorded: { readonly [key: string]: unknown }) => string | undefined
   /** Set when this device's state cannot be saved: why. A save then fails naming the device. */
   readonly unsupported?: string
 }

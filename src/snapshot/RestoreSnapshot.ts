@@ -63,6 +63,20 @@ export const restoreMachine = (request: RestoreRequest) =>
     if (saved.join(",") !== built.join(",")) {
       return yield* new SnapshotMismatch({ path, reason: `devices differ: snapshot has [${saved.join(", ")}], this build made [${built.join(", ")}]` })
     }
+    // A device's host side (a disk image) must be what the guest was using, unless the user says otherwise.
+    const conflicts = servers.flatMap((server) => {
+      const recorded = manifest.devices.find((d) => d.id === server.id)?.config
+      const reason = recorded !== null && typeof recorded === "object" && !Array.isArray(recorded)
+        ? server.restoreConflict?.(recorded as { readonly [key: string]: unknown })
+        : undefined
+      return reason === undefined ? [] : [`${server.id}: ${reason}`]
+    })
+    if (conflicts.length > 0 && config.options["snapshot.ignore_device_changes"] !== "true") {
+      return yield* new SnapshotMismatch({
+        path,
+        reason: `the devices' host side changed since the save:\n  ${conflicts.join("\n  ")}\n(-o snapshot.ignore_device_changes=true restores anyway)`
+      })
+    }
     const ram = yield* snapshot.restoreRam(Context.get(machine.context, GuestMemory), { verify: request.verify ?? "all" })
     yield* Effect.flatMap(snapshot.decode(vmCodec, "vm"), (state) => restoreVm(Context.get(machine.context, Vm), state))
     for (const vcpu of machine.vcpus) {

@@ -253,12 +253,14 @@ describe("bhyve command line: -s", () => {
     Effect.map(boot(...K, "-s", "31,lpc,some,options=here", "vm"), (c) => expect(c.slots[0].options).toBe("some,options=here")))
 
   it.effect("a not-yet-implemented emulation is refused with the whole argument", () =>
-    Effect.map(usageError(...K, "-s", "2,virtio-blk", "vm"), (m) =>
-      expect(m).toBe("-s 2,virtio-blk: emulation 'virtio-blk' is not implemented yet in bhyve-ts")))
+    Effect.map(usageError(...K, "-s", "2,ahci-hd,/dev/ada0", "vm"), (m) =>
+      expect(m).toBe("-s 2,ahci-hd,/dev/ada0: emulation 'ahci-hd' is not implemented yet in bhyve-ts")))
 
-  it.effect("hostbridge is recognised but not implemented yet", () =>
-    Effect.map(usageError(...K, "-s", "0,hostbridge", "vm"), (m) =>
-      expect(m).toBe("-s 0,hostbridge: emulation 'hostbridge' is not implemented yet in bhyve-ts")))
+  it.effect("bhyve's usual PCI devices are accepted with their options", () =>
+    Effect.map(boot(...K, "-s", "0,hostbridge", "-s", "2,virtio-blk,/tmp/disk.img,ro", "-s", "3,virtio-rnd", "-s", "31,lpc", "vm"), (c) =>
+      expect(c.slots.map((s) => `${s.slot},${s.emulation}${s.options ? `,${s.options}` : ""}`)).toEqual([
+        "0,hostbridge", "2,virtio-blk,/tmp/disk.img,ro", "3,virtio-rnd", "31,lpc"
+      ])))
 
   it.effect("an unknown emulation is named", () =>
     Effect.map(usageError(...K, "-s", "2,xyz", "vm"), (m) => expect(m).toBe("-s 2,xyz: unknown emulation 'xyz'")))
@@ -289,7 +291,8 @@ describe("bhyve command line: -s", () => {
   it.effect("-s help lists the emulations, marking those not implemented", () =>
     Effect.map(help("-s", "help"), (t) => {
       expect(t.split("\n")).toContain("lpc")
-      expect(t.split("\n")).toContain("virtio-blk (not implemented yet in bhyve-ts)")
+      expect(t.split("\n")).toContain("virtio-blk")
+      expect(t.split("\n")).toContain("ahci-hd (not implemented yet in bhyve-ts)")
     }))
 })
 
@@ -450,5 +453,13 @@ describe("bhyve command line: help and syntax errors", () => {
 
   it("the usage text lines fit in 80 columns", () => {
     for (const line of bhyveUsage.split("\n")) expect(line.length).toBeLessThanOrEqual(80)
+  })
+})
+
+describe("the emulations the command line accepts", () => {
+  it("are exactly the ones the PCI layer can build", async () => {
+    const { implementedEmulations } = await import("../../src/cli/Emulations.js")
+    const { implementedPciEmulations } = await import("../../src/servers/pci/PciSlots.js")
+    expect([...implementedEmulations].sort()).toEqual([...implementedPciEmulations].sort())
   })
 })

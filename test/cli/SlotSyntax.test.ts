@@ -67,7 +67,7 @@ describe("the -s argument, as bhyve's pci_parse_slot reads it", () => {
   })
 
   it("an emulation bhyve has but bhyve-ts does not implement is refused as such", () => {
-    expect(slotReason("2,virtio-blk,/dev/ada0")).toBe("emulation 'virtio-blk' is not implemented yet in bhyve-ts")
+    expect(slotReason("2,ahci-hd,/dev/ada0")).toBe("emulation 'ahci-hd' is not implemented yet in bhyve-ts")
   })
 
   it("an emulation bhyve does not know is unknown", () => {

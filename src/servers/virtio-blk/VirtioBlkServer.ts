@@ -5,7 +5,7 @@ import { PciBus } from "../pci/PciBus.js"
 import { reportOnce } from "../pci/ReportOnce.js"
 import { attachVirtio } from "../virtio/VirtioServer.js"
 import type { BlockBackend } from "./BlockBackend.js"
-import type { DiskIdentity } from "./DiskIdentity.js"
+import { type DiskIdentity, identityMismatch } from "./DiskIdentity.js"
 import { DiskOpenFailed } from "./DiskErrors.js"
 import { DiskImage } from "./DiskImage.js"
 import { VirtioBlkDevice } from "./VirtioBlkDevice.js"
@@ -56,7 +56,10 @@ export const attach = (address: PciAddress, options: VirtioBlkOptions) =>
       sha256: identity.sha256,
       readOnly: disk.readOnly,
       sectorSize: options.logicalSectorSize
-    }), quiesceDisk)
+    }), quiesceDisk, (recorded) =>
+      typeof recorded.sizeBytes === "number" && typeof recorded.sha256 === "string"
+        ? identityMismatch({ sizeBytes: recorded.sizeBytes, sha256: recorded.sha256 }, identity)
+        : `the snapshot recorded no identity for ${identity.path}`)
     const handle: VirtioBlkHandle = { device, identity: () => identity }
     return handle
   })
@@ -67,7 +70,8 @@ export const attachBlockDevice = (
   backend: BlockBackend,
   options: Pick<VirtioBlkOptions, "path" | "logicalSectorSize" | "physicalSectorSize" | "serial" | "discard">,
   config: () => { readonly [key: string]: string | number | boolean | null } = () => ({ path: options.path }),
-  quiesce: (device: VirtioBlkDevice) => Effect.Effect<void, string> = (device) => Effect.promise(() => device.drained())
+  quiesce: (device: VirtioBlkDevice) => Effect.Effect<void, string> = (device) => Effect.promise(() => device.drained()),
+  restoreConflict?: (recorded: { readonly [key: string]: unknown }) => string | undefined
 ) =>
   Effect.gen(function* () {
     const bus = yield* PciBus
@@ -93,6 +97,7 @@ export const attachBlockDevice = (
       restore: (state, virtio) => virtio.restore(state.virtio),
       config,
       quiesce: quiesce(device),
+      restoreConflict,
       pendingIo: () => device.pendingIo()
     })
     return device

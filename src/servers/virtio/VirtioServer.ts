@@ -30,6 +30,8 @@ export interface VirtioServerOptions<S, E> {
   readonly config?: () => { readonly [key: string]: ConfigValue }
   readonly quiesce?: Effect.Effect<void, string>
   readonly resumeWork?: Effect.Effect<void>
+  /** See DeviceServer.restoreConflict. */
+  readonly restoreConflict?: (recorded: { readonly [key: string]: unknown }) => string | undefined
   /** Host I/O in flight (see PendingIo). */
   readonly pendingIo?: () => number
 }
@@ -58,6 +60,7 @@ export const attachVirtio = <S, E>(options: VirtioServerOptions<S, E>) =>
       restore: (state) => options.restore(state, virtio),
       quiesce: options.quiesce,
       resumeWork: options.resumeWork,
+      restoreConflict: options.restoreConflict,
       ...(options.pendingIo === undefined ? {} : { pendingIo: options.pendingIo })
     }
     yield* announce(server)
