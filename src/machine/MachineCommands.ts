@@ -70,5 +70,13 @@ export const handleRequest = (
     }
   })()
   return Effect.catchAll(work, (failure) =>
-    Effect.succeed({ outcome: { ok: false as const, ...failure }, after: "continue" as const }))
+    Effect.succeed({ outcome: { ok: false as const, ...failure }, after: "continue" as const })).pipe(
+      // A bug (a defect) in a handler fails this request only: escaping, it would end the machine and the guest with it.
+      Effect.catchAllDefect((defect) =>
+        Effect.succeed({
+          outcome: { ok: false as const, reason: `internal error: ${defect instanceof Error ? defect.message : String(defect)}` },
+          after: "continue" as const
+        })
+      )
+    )
 }

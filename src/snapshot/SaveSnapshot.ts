@@ -1,3 +1,4 @@
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -46,7 +47,11 @@ export interface SaveReport {
 const failAt = (step: SaveStep, component?: string) => (reason: unknown) =>
   new SaveFailed({ step, reason: reason instanceof Error ? reason.message : String(reason), component })
 
-/** Runs one step of the protocol with a deadline; a late or failed step names itself. */
+/** A defect (a device's bug: a throw, an Effect.die) as a failure of the step, so it cannot escape past the reply and end the machine. */
+const crashed = (defect: unknown) =>
+  Effect.fail(`crashed: ${defect instanceof Error ? defect.message : String(defect)}`)
+
+/** Runs one step of the protocol with a deadline; a late, failed or crashed step names itself. */
 const step = <A, E>(name: SaveStep, effect: Effect.Effect<A, E>, deadlineMs: number | undefined, component?: string) => {
   const bounded = deadlineMs === undefined
     ? effect
@@ -54,12 +59,15 @@ const step = <A, E>(name: SaveStep, effect: Effect.Effect<A, E>, deadlineMs: num
       duration: Duration.millis(deadlineMs),
       onTimeout: () => `did not finish within ${deadlineMs} ms`
     })
-  return Effect.mapError(bounded, failAt(name, component))
+  return Effect.mapError(Effect.catchAllDefect(bounded, crashed), failAt(name, component))
 }
 
 const deviceChunk = (server: DeviceServer) =>
   Effect.mapError(
-    ChunkCodec.encodeChunk(ChunkCodec.fromDeviceServer(server), `device/${server.id}`, server.save()),
+    Effect.flatMap(
+      Effect.try({ try: () => server.save(), catch: (e) => `crashed: ${e instanceof Error ? e.message : String(e)}` }),
+      (state) => ChunkCodec.encodeChunk(ChunkCodec.fromDeviceServer(server), `device/${server.id}`, state)
+    ),
     failAt("collect", server.id)
   )
 
@@ -79,8 +87,13 @@ export const saveSnapshot = (machine: BuiltMachine, request: SaveRequest): Effec
     if (refusing !== undefined) {
       return yield* new SaveFailed({ step: "check", component: refusing.id, reason: `device ${refusing.id} (${refusing.kind}) cannot be saved: ${refusing.unsupported}` })
     }
+    // Paused by someone else (bhyvectl --pause): the save must leave it paused, not resume it.
+    const wasPaused = machine.control.state === "paused"
     const started = performance.now()
-    yield* step("pause", machine.control.pause, deadlines.pauseMs)
+    // A deadline can fire after the loop has already granted the pause: then it is ours to undo.
+    yield* step("pause", machine.control.pause, deadlines.pauseMs).pipe(
+      Effect.tapError(() => (wasPaused ? Effect.void : machine.control.resume))
+    )
     const pausedAt = performance.now()
     let keepPaused = false
 
@@ -123,9 +136,12 @@ export const saveSnapshot = (machine: BuiltMachine, request: SaveRequest): Effec
       }
     })
 
-    const resumeAll = Effect.gen(function*() {
-      for (const server of servers) if (server.resumeWork !== undefined) yield* server.resumeWork
-      yield* machine.control.resume
-    })
+    // Every device is told to take up its work, and the vCPUs resume, whatever one device's resumeWork does.
+    const resumeDevices = Effect.forEach(servers, (server) =>
+      server.resumeWork === undefined
+        ? Effect.void
+        : Effect.catchAllDefect(server.resumeWork, (defect) =>
+          Effect.logError(`device ${server.id} could not take up its work after the save`, Cause.die(defect))), { discard: true })
+    const resumeAll = Effect.ensuring(resumeDevices, wasPaused ? Effect.void : machine.control.resume)
     return yield* save.pipe(Effect.ensuring(Effect.suspend(() => (keepPaused ? Effect.void : resumeAll))))
   })
