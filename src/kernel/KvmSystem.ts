@@ -1,6 +1,7 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
 import { IoctlFd } from "./Ioctl.js"
 import { CAP, KVM_API_VERSION } from "./KvmIoctls.js"
 import { KvmError, KvmUnavailable, type NativeAddonMissing } from "./KvmError.js"
@@ -41,7 +42,7 @@ const growing = (
     return yield* new KvmError({ operation: `KVM_${name}`, errno: 7, detail: "more than 4096 entries" })
   })
 
-const open = (path: string): Effect.Effect<KvmSystemInfo, KvmError | KvmUnavailable | NativeAddonMissing, import("effect/Scope").Scope> =>
+const open = (path: string): Effect.Effect<KvmSystemInfo, KvmError | KvmUnavailable | NativeAddonMissing, Scope.Scope> =>
   Effect.gen(function*() {
     const native = yield* loadNativeKvm
     const device = yield* Effect.acquireRelease(

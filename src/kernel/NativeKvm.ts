@@ -5,6 +5,13 @@ import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { NativeAddonMissing } from "./KvmError.js"
 
+/** Who connected to a Unix socket, as the kernel recorded it at connect(2) (SO_PEERCRED). */
+export interface PeerCredentials {
+  readonly pid: number
+  readonly uid: number
+  readonly gid: number
+}
+
 /**
  * The native addon's surface (native/kvm_addon.cc). Every call returns a
  * negative errno on failure instead of throwing.
@@ -23,6 +30,8 @@ export interface NativeKvm {
   /** KVM_RUN on the calling thread; with timeoutMs > 0 a watchdog kicks it after that long. */
   readonly run: (token: number, vcpuFd: number, timeoutMs?: number) => number
   readonly kick: (token: number) => number
+  /** SO_PEERCRED of a connected Unix socket's fd (native/peer_cred.cc); -errno when it is not one. */
+  readonly peerCredentials: (fd: number) => PeerCredentials | number
 }
 
 const ADDON = "build/Release/bhyve_kvm.node"

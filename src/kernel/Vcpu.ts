@@ -36,7 +36,7 @@ export class Vcpu {
     readonly id: number,
     readonly fd: IoctlFd,
     private readonly native: NativeKvm,
-    private readonly runBuffer: ArrayBuffer,
+    runBuffer: ArrayBuffer,
     /** Kick token: lets any thread force this vCPU out of KVM_RUN. */
     readonly kickToken: number,
     private readonly msrIndices: ReadonlyArray<number>,

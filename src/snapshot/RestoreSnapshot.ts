@@ -1,16 +1,13 @@
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
-import type * as Scope from "effect/Scope"
 import { GuestMemory } from "../kernel/GuestMemory.js"
 import { Vm } from "../kernel/Vm.js"
 import * as Machine from "../machine/Machine.js"
-import type { MachineConfig } from "../machine/MachineConfig.js"
 import { specFromConfig } from "../machine/MachineFromConfig.js"
 import { DeviceServers } from "../servers/DeviceServer.js"
 import * as ChunkCodec from "./format/ChunkCodec.js"
 import type { Verify } from "./format/RamReader.js"
-import type { SnapshotFs } from "./format/SnapshotFs.js"
 import { readSnapshot } from "./format/SnapshotReader.js"
 import { applyOverrides, type RestoreOverrides } from "./RestoreOverrides.js"
 import { restoreVcpu, vcpuCodec } from "./VcpuStateChunk.js"
@@ -88,8 +85,5 @@ export const restoreMachine = (request: RestoreRequest) =>
       server.restore(state)
     }
     const report: RestoreReport = { snapshotId: manifest.snapshotId, ramBytesRead: ram.bytesRead, restoreMs: performance.now() - started }
-    return { machine, config: config as MachineConfig, report }
+    return { machine, config, report }
   })
-
-export type RestoreResult = Effect.Effect.Success<ReturnType<typeof restoreMachine>>
-export type RestoreEnv = SnapshotFs | Scope.Scope

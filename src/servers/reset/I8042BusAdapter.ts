@@ -1,4 +1,4 @@
-import { allOnes, type AccessSize, type PioHandler } from "../../bus/DeviceHandlers.js"
+import { allOnes, type PioHandler } from "../../bus/DeviceHandlers.js"
 import type { I8042Device } from "./I8042Device.js"
 
 

@@ -1,4 +1,4 @@
-import { allOnes, type AccessSize, type PioHandler } from "../../bus/DeviceHandlers.js"
+import { allOnes, type PioHandler } from "../../bus/DeviceHandlers.js"
 import type { ResetControlDevice } from "./ResetControlDevice.js"
 
 
