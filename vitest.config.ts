@@ -6,8 +6,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     globalSetup: ["test/globalSetup.ts"],
-    // KVM tests spawn guests and native threads; two cores are all we have.
-    maxWorkers: 2,
-    minWorkers: 1
+    // KVM tests run busy guests (each a thread or two) and time them: one
+    // test file at a time keeps them from starving each other on two cores.
+    fileParallelism: false
   }
 })

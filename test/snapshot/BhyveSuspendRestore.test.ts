@@ -7,8 +7,8 @@ import { runBhyve, runBhyvectl, startBhyve, waitFor } from "../support/BhyveProc
 import { guestPath } from "../support/GuestRun.js"
 import { hasKvm } from "../support/Kvm.js"
 
-const STEPS = 3_000_000
-const EVERY = 100_000
+const STEPS = 1_500_000
+const EVERY = 50_000
 const expected = () => execFileSync(guestPath("compute-reference"), [`steps=${STEPS}`, `every=${EVERY}`], { encoding: "utf8" })
 
 const computeArgs = (socket: string, name: string) => [
