@@ -14,6 +14,11 @@
 #include "ap_thread.h"
 #include "vcpu_kick.h"
 
+namespace bhyve {
+// native/peer_cred.cc: peerCredentials(fd) -> { pid, uid, gid } or -errno
+Napi::Value PeerCredentials(const Napi::CallbackInfo& info);
+}  // namespace bhyve
+
 namespace {
 
 Napi::Value Errno(Napi::Env env, int err) { return Napi::Number::New(env, -err); }
@@ -166,6 +171,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("apResume", Napi::Function::New(env, ApResume));
   exports.Set("apStop", Napi::Function::New(env, ApStop));
   exports.Set("apWait", Napi::Function::New(env, ApWait));
+  exports.Set("peerCredentials", Napi::Function::New(env, bhyve::PeerCredentials));
   return exports;
 }
 

@@ -29,8 +29,16 @@ const Sregs = Schema.Struct({
 
 const Msr = Schema.Struct({ index: U32, value: U64 })
 
-/** KVM_MP_STATE_RUNNABLE .. KVM_MP_STATE_AP_RESET_HOLD */
-const MpState = Schema.Int.pipe(Schema.between(0, 10))
+/**
+ * The MP states an x86 KVM has (RUNNABLE 0, UNINITIALIZED 1, INIT_RECEIVED 2,
+ * HALTED 3, SIPI_RECEIVED 4, AP_RESET_HOLD 9); 5-8 are s390's and 10 arm64's,
+ * which x86's KVM_SET_MP_STATE refuses. Narrower than the 0..10 this accepted
+ * before, with the same stored form: VCPU_STATE_VERSION stays 1.
+ */
+export const X86_MP_STATES: ReadonlyArray<number> = [0, 1, 2, 3, 4, 9]
+const MpState = Schema.Int.pipe(
+  Schema.filter((n) => X86_MP_STATES.includes(n) || `${n} is not an x86 KVM_MP_STATE (expected one of ${X86_MP_STATES.join(", ")})`)
+)
 
 /** 4 KiB, or a larger multiple of 4 KiB where KVM_CAP_XSAVE2 says so (AMX). */
 const XsaveArea = Bytes(64 * 4096).pipe(
@@ -76,11 +84,15 @@ export const collectVcpu = (vcpu: Vcpu): Effect.Effect<VcpuState, KvmError> =>
 /** Puts a saved state into a fresh vCPU, in the order QEMU and Firecracker use. */
 export const restoreVcpu = (vcpu: Vcpu, state: VcpuState): Effect.Effect<void, KvmError> =>
   Effect.gen(function*() {
+    if (state.id !== vcpu.id) {
+      // The chunk is named vcpu/<index>; a state saved from another vCPU (its LAPIC ID, its MP state) must not land here.
+      return yield* new KvmError({ operation: `restore of vCPU ${vcpu.id}`, errno: 22, detail: `chunk vcpu/${vcpu.id} holds vCPU ${state.id}'s state` })
+    }
     if (state.xsave.length !== vcpu.xsaveBytes) {
       return yield* new KvmError({
         operation: `restore of vCPU ${vcpu.id}`,
         errno: 22,
-        detail: `saved XSAVE area is ${state.xsave.length} bytes, this host uses ${vcpu.xsaveBytes}`
+        detail: `chunk vcpu/${vcpu.id}: saved XSAVE area is ${state.xsave.length} bytes, this host uses ${vcpu.xsaveBytes}`
       })
     }
     yield* vcpu.setRegs(state.regs)

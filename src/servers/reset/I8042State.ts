@@ -13,8 +13,14 @@ export const I8042State = Schema.Struct({
   /** Byte waiting on port 0x60 for the guest, if any. */
   outputFull: Schema.Boolean,
   outputByte: Byte,
-  /** A command whose parameter byte the next port 0x60 write supplies; 0 for none. */
-  awaitingData: Byte,
+  /**
+   * A command whose parameter byte the next port 0x60 write supplies; 0 for
+   * none. Only 0x60 (write command byte) and 0xD1 (write output port) take
+   * one (stricter than v1 was, same stored form: the version stays 1).
+   */
+  awaitingData: Byte.pipe(
+    Schema.filter((b) => b === 0 || b === 0x60 || b === 0xd1 || `0x${b.toString(16)} is not a command that waits for data (0, 0x60 or 0xd1)`)
+  ),
   /** Status bit 3: whether the last write went to the command port. */
   lastWasCommand: Schema.Boolean
 }).annotations({ identifier: "I8042State" })
