@@ -74,11 +74,18 @@ export const restoreMachine = (request: RestoreRequest) =>
         reason: `the devices' host side changed since the save:\n  ${conflicts.join("\n  ")}\n(-o snapshot.ignore_device_changes=true restores anyway)`
       })
     }
+    // Every chunk must be state this build puts back: none is silently dropped.
+    const understood = new Set(["vm", ...machine.vcpus.map((v) => `vcpu/${v.id}`), ...servers.map((s) => `device/${s.id}`)])
+    const unread = manifest.chunks.filter((c) => !understood.has(c.id)).map((c) => `${c.id} (${c.kind}/${c.schema} v${c.version})`)
+    if (unread.length > 0) {
+      return yield* new SnapshotMismatch({ path, reason: `holds state this build cannot restore: ${unread.join(", ")}` })
+    }
     const ram = yield* snapshot.restoreRam(Context.get(machine.context, GuestMemory), { verify: request.verify ?? "all" })
-    yield* Effect.flatMap(snapshot.decode(vmCodec, "vm"), (state) => restoreVm(Context.get(machine.context, Vm), state))
+    const vmState = yield* snapshot.decode(vmCodec, "vm")
+    yield* Effect.mapError(restoreVm(Context.get(machine.context, Vm), vmState), (e) => new SnapshotMismatch({ path, reason: `chunk vm: ${e.message}` }))
     for (const vcpu of machine.vcpus) {
       const state = yield* snapshot.decode(vcpuCodec, `vcpu/${vcpu.id}`)
-      yield* restoreVcpu(vcpu, state)
+      yield* Effect.mapError(restoreVcpu(vcpu, state), (e) => new SnapshotMismatch({ path, reason: `chunk vcpu/${vcpu.id}: ${e.message}` }))
     }
     for (const server of servers) {
       const state = yield* snapshot.decode(ChunkCodec.fromDeviceServer(server), `device/${server.id}`)

@@ -65,7 +65,7 @@ describe.skipIf(!hasKvm)("bhyvectl --suspend / --checkpoint and bhyve -r, as sep
     const socket = join(dir, "ctl")
     const snapshot = join(dir, "timer.snap")
     const vm = startBhyve([
-      "-m", "64M", "-l", "com1,stdio", "-o", `boot.kernel=${guestPath("timer.elf")}`, "-o", "boot.cmdline=ticks=150",
+      "-m", "64M", "-l", "com1,stdio", "-o", `boot.kernel=${guestPath("timer.elf")}`, "-o", "boot.cmdline=ticks=500",
       "-o", `control.socket=${socket}`, "ticker"
     ])
     await waitFor("a few ticks", () => lines(vm.stdout()) >= 4)
@@ -75,10 +75,10 @@ describe.skipIf(!hasKvm)("bhyvectl --suspend / --checkpoint and bhyve -r, as sep
     const restored = runBhyve(["-r", snapshot, "-o", `control.socket=${join(dir, "ctl2")}`], 60_000)
     const elapsed = Date.now() - started
     expect(restored.status).toBe(1)
-    const ticks = Array.from({ length: 15 }, (_, i) => `tick ${(i + 1) * 10}\n`).join("") + "ticks done 150\n"
+    const ticks = Array.from({ length: 50 }, (_, i) => `tick ${(i + 1) * 10}\n`).join("") + "ticks done 500\n"
     expect(vm.stdout() + restored.stdout).toBe(ticks)
     // The remaining ticks took real time at 100 Hz, not an instant catch-up.
-    const remaining = 150 - 10 * lines(vm.stdout())
+    const remaining = 500 - 10 * lines(vm.stdout())
     expect(elapsed).toBeGreaterThan(remaining * 10 * 0.8)
   }, 120_000)
 

@@ -99,6 +99,10 @@ export const decodeChunk = <A, I>(
       )
     }
     const json = yield* Effect.try({ try: () => JSON.parse(utf8.decode(bytes)) as unknown, catch: (e) => invalid(`not UTF-8 JSON: ${errorText(e)}`) })
-    const decoded = yield* Effect.try({ try: () => decode(json), catch: (e) => invalid(`cannot be decoded: ${errorText(e)}`) })
-    return yield* Either.mapLeft(decoded, (e) => invalid(formatIssues(e)))
+    // Formatting the issues walks the value too: a hostile nesting depth must fail here, not overflow the stack later.
+    const decoded = yield* Effect.try({
+      try: () => Either.mapLeft(decode(json), formatIssues),
+      catch: (e) => invalid(`cannot be decoded: ${errorText(e)}`)
+    })
+    return yield* Either.mapLeft(decoded, invalid)
   })
