@@ -33,7 +33,7 @@ export const knownEmulations: ReadonlyArray<string> = [
 ]
 
 /** The emulations this build implements. `lpc` holds COM1/COM2 and the RTC, as in bhyve. */
-export const implementedEmulations: ReadonlyArray<string> = ["hostbridge", "amd_hostbridge", "lpc", "virtio-rnd", "virtio-blk"]
+export const implementedEmulations: ReadonlyArray<string> = ["hostbridge", "amd_hostbridge", "lpc", "virtio-rnd", "virtio-blk", "virtio-console", "virtio-net"]
 
 export type EmulationStatus = "implemented" | "not-implemented" | "unknown"
 

@@ -285,8 +285,8 @@ describe("bhyve command line: -s", () => {
       expect(c.slots).toEqual([{ bus: 0, slot: 31, function: 0, emulation: "lpc", options: "" }])))
 
   it.effect("-o pci.B.S.F.device= checks the emulation as -s does", () =>
-    Effect.map(usageError(...K, "-o", "pci.0.2.0.device=virtio-net", "vm"), (m) =>
-      expect(m).toBe("-o pci.0.2.0.device=virtio-net: emulation 'virtio-net' is not implemented yet in bhyve-ts")))
+    Effect.map(usageError(...K, "-o", "pci.0.2.0.device=e1000", "vm"), (m) =>
+      expect(m).toBe("-o pci.0.2.0.device=e1000: emulation 'e1000' is not implemented yet in bhyve-ts")))
 
   it.effect("-s help lists the emulations, marking those not implemented", () =>
     Effect.map(help("-s", "help"), (t) => {

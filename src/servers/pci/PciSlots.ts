@@ -12,6 +12,12 @@ import type { DiskOpenFailed } from "../virtio-blk/DiskErrors.js"
 import * as VirtioBlkServer from "../virtio-blk/VirtioBlkServer.js"
 import { parseVirtioBlkOptions } from "../virtio-blk/VirtioBlkOptions.js"
 import * as VirtioRndServer from "../virtio-rnd/VirtioRndServer.js"
+import type { SerialBackendError } from "../serial-backend/SerialBackend.js"
+import * as VirtioConsoleServer from "../virtio-console/VirtioConsoleServer.js"
+import { parseVirtioConsoleOptions } from "../virtio-console/VirtioConsoleOptions.js"
+import type { NetBackendError } from "../virtio-net/NetBackend.js"
+import * as VirtioNetServer from "../virtio-net/VirtioNetServer.js"
+import { parseVirtioNetOptions } from "../virtio-net/VirtioNetOptions.js"
 import { AMD_HOSTBRIDGE_IDS, hostBridgeSpec, HOSTBRIDGE_IDS } from "./HostBridge.js"
 import { lpcSpec } from "./Lpc.js"
 import type { MsiSink } from "./MsiSink.js"
@@ -24,7 +30,7 @@ import { attachPlainFunction } from "./PciFunctionServer.js"
 
 /** What building one slot's device may need. */
 export type SlotRequirements = PciBus | DeviceServers | GuestMemory | MsiSink | Scope.Scope
-export type SlotError = PciAttachError | DiskOpenFailed
+export type SlotError = PciAttachError | DiskOpenFailed | SerialBackendError | NetBackendError
 /** One slot's device, ready to build (in the machine's scope). */
 export type SlotBuild = Effect.Effect<void, SlotError, SlotRequirements>
 
@@ -45,7 +51,11 @@ export const emulations: { readonly [name: string]: Emulation } = {
     Either.map(noOptions(options), () => attachPlainFunction({ emulation: "lpc", kind: "pci-lpc", address, fn: new PciFunction(lpcSpec) })),
   "virtio-rnd": (address, options) => Either.map(noOptions(options), () => VirtioRndServer.attach(address)),
   "virtio-blk": (address, options) =>
-    Either.map(parseVirtioBlkOptions(options), (blk) => Effect.asVoid(VirtioBlkServer.attach(address, blk)))
+    Either.map(parseVirtioBlkOptions(options), (blk) => Effect.asVoid(VirtioBlkServer.attach(address, blk))),
+  "virtio-console": (address, options) =>
+    Either.map(parseVirtioConsoleOptions(options), (con) => Effect.asVoid(VirtioConsoleServer.attach(address, con))),
+  "virtio-net": (address, options) =>
+    Either.map(parseVirtioNetOptions(address, options), (net) => Effect.asVoid(VirtioNetServer.attach(address, net)))
 }
 
 export const implementedPciEmulations: ReadonlyArray<string> = Object.keys(emulations)

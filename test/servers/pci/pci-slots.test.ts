@@ -13,8 +13,10 @@ const refusal = (slots: Parameters<typeof PciSlots.layer>[0]) => {
 }
 
 describe("PCI slots from -s", () => {
-  it("implements hostbridge, amd_hostbridge, lpc, virtio-rnd and virtio-blk", () => {
-    expect([...PciSlots.implementedPciEmulations].sort()).toEqual(["amd_hostbridge", "hostbridge", "lpc", "virtio-blk", "virtio-rnd"])
+  it("implements hostbridge, amd_hostbridge, lpc, virtio-rnd, virtio-blk, virtio-console and virtio-net", () => {
+    expect([...PciSlots.implementedPciEmulations].sort()).toEqual([
+      "amd_hostbridge", "hostbridge", "lpc", "virtio-blk", "virtio-console", "virtio-net", "virtio-rnd"
+    ])
   })
 
   it("refuses an emulation it does not implement, naming it and the address", () => {
