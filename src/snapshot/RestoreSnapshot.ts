@@ -85,7 +85,7 @@ export const restoreMachine = (request: RestoreRequest) =>
     yield* Effect.mapError(restoreVm(Context.get(machine.context, Vm), vmState), (e) => new SnapshotMismatch({ path, reason: `chunk vm: ${e.message}` }))
     for (const vcpu of machine.vcpus) {
       const state = yield* snapshot.decode(vcpuCodec, `vcpu/${vcpu.id}`)
-      yield* Effect.mapError(restoreVcpu(vcpu, state), (e) => new SnapshotMismatch({ path, reason: `chunk vcpu/${vcpu.id}: ${e.message}` }))
+      yield* Effect.mapError(restoreVcpu(vcpu, state), (e) => new SnapshotMismatch({ path, reason: e.message }))
     }
     for (const server of servers) {
       const state = yield* snapshot.decode(ChunkCodec.fromDeviceServer(server), `device/${server.id}`)

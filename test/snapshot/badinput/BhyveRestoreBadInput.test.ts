@@ -79,12 +79,8 @@ interface Case {
   readonly name: string
   /** Writes this case's snapshot into `dir`; returns the state file's path. */
   readonly make: (dir: string) => string
-  /**
-   * Which file the message must name. "chunk": a check made while putting
-   * the state into KVM, whose error names the chunk but not the file
-   * (RestoreSnapshot does not add the path to those: reported to the lead).
-   */
-  readonly names: "state" | "ram" | "chunk"
+  /** Which file the message must name. */
+  readonly names: "state" | "ram"
   /** What the message must say (matched against stderr from the file name on). */
   readonly says: RegExp
 }
@@ -109,7 +105,7 @@ const judge = (c: Case, run: Run, file: string): string | undefined => {
   const stray = lines.slice(1).filter((l) => !DETAIL_LINE.test(l))
   if (stray.length > 0) problems.push(`stray lines: ${JSON.stringify(stray.slice(0, 3))}`)
   if (STACK_LINE.test(run.stderr) || /internal error|Error:/.test(run.stderr)) problems.push("a stack trace or internal error")
-  const prefix = c.names === "chunk" ? "bhyve: " : `bhyve: ${file}: `
+  const prefix = `bhyve: ${file}: `
   if (!run.stderr.startsWith(prefix)) problems.push(`does not start with ${JSON.stringify(prefix)}`)
   else if (!c.says.test(run.stderr.slice(prefix.length))) problems.push(`does not match ${c.says}`)
   return problems.length === 0 ? undefined : `${c.name}: ${problems.join("; ")}\n    stderr: ${JSON.stringify(run.stderr.slice(0, 400))}`
@@ -393,8 +389,8 @@ describe.skipIf(!hasKvm)("bhyve -r refuses damaged and crafted snapshots (a real
       crafted("vCPU MP state 99", chunk("vcpu/0", withField("vcpu/0", "mpState", 99)), invalid("vcpu/0", "$.mpState")),
       crafted("vCPU XSAVE area of 4097 bytes", chunk("vcpu/0", withField("vcpu/0", "xsave", b64(new Uint8Array(4097)))), invalid("vcpu/0", "$.xsave")),
       crafted("vCPU XSAVE area larger than this host's", chunk("vcpu/0", withField("vcpu/0", "xsave", b64(new Uint8Array(xsaveBytes + 4096)))),
-        new RegExp(`^restore of vCPU 0 failed: EINVAL \\(chunk vcpu/0: saved XSAVE area is ${xsaveBytes + 4096} bytes, this host uses ${xsaveBytes}\\)$`, "m"), "chunk"),
-      crafted("vCPU state of another vCPU", chunk("vcpu/0", withField("vcpu/0", "id", 3)), /^restore of vCPU 0 failed: EINVAL \(chunk vcpu\/0 holds vCPU 3's state\)$/m, "chunk"),
+        new RegExp(`^restore of vCPU 0 failed: EINVAL \\(chunk vcpu/0: saved XSAVE area is ${xsaveBytes + 4096} bytes, this host uses ${xsaveBytes}\\)$`, "m")),
+      crafted("vCPU state of another vCPU", chunk("vcpu/0", withField("vcpu/0", "id", 3)), /^restore of vCPU 0 failed: EINVAL \(chunk vcpu\/0 holds vCPU 3's state\)$/m),
       crafted("IOAPIC entry with reserved delivery mode 3", chunk("vm", ioapicEntry(2, (3 << 8) | 0x30)), /^chunk vm is invalid:\nat \$\.ioapic: IOAPIC redirection entry 2 \(0x330\): delivery mode 3 is reserved$/m),
       crafted("IOAPIC entry delivering vector 5", chunk("vm", ioapicEntry(4, 0x05)), /^chunk vm is invalid:\nat \$\.ioapic: IOAPIC redirection entry 4 \(0x5\): vector 5 is below 16, .+$/m),
       crafted("IOAPIC moved off 0xfec00000", chunk("vm", ioapicField(0, (v, at) => v.setBigUint64(at, 0xfee00000n, true))), /^chunk vm is invalid:\nat \$\.ioapic: IOAPIC base address is 0xfee00000, .+$/m),
