@@ -1,4 +1,4 @@
-import type * as Context from "effect/Context"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
@@ -116,10 +116,10 @@ export const build = <E>(
     }
     const image = (options.loadKernel ?? true) ? yield* readKernel(spec.boot.kernel) : undefined
     const context = yield* Layer.build(machineLayer(spec))
-    const memory = yield* Effect.provide(GuestMemory, context)
-    const vcpus = yield* Effect.provide(Vcpus, context)
-    const bus = yield* Effect.provide(Bus.Bus, context)
-    const events = yield* Effect.provide(MachineEvents, context)
+    const memory = Context.get(context, GuestMemory)
+    const vcpus = Context.get(context, Vcpus)
+    const bus = Context.get(context, Bus.Bus)
+    const events = Context.get(context, MachineEvents)
     const bsp = vcpus[0]
     if (image !== undefined) {
       const plan = yield* loadKernel({
@@ -133,12 +133,12 @@ export const build = <E>(
       yield* bsp.setRegs(plan.regs)
     }
     // vCPUs 1..N-1 (in KVM's wait-for-SIPI until the guest starts them) get threads of their own while the loop runs.
-    const kvm = yield* Effect.provide(KvmSystem, context)
+    const kvm = Context.get(context, KvmSystem)
     const aps = yield* makeApRunner(kvm.native, vcpus, bus, events, () => control.state !== "running")
     // Also stopped here, before the vCPUs are released, should the scope close under a running loop.
     if (aps !== undefined) yield* Effect.addFinalizer(() => aps.stop)
     const control: RunControl = new RunControl(vcpus, aps)
-    const servers = yield* Effect.provide(DeviceServers, context)
+    const servers = Context.get(context, DeviceServers)
     const pendingIo = () => totalPendingIo(servers)
     return { context, vcpus, control, run: runVcpu(bsp, bus, events, control, aps, pendingIo) }
   })
