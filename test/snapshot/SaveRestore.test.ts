@@ -5,24 +5,14 @@ import { execFileSync } from "node:child_process"
 import { mkdtempSync, readFileSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import type { MachineConfig } from "../../src/machine/MachineConfig.js"
 import * as SnapshotFsLive from "../../src/snapshot/format/SnapshotFsLive.js"
 import * as MachineSnapshots from "../../src/snapshot/MachineSnapshots.js"
+import { computeConfig } from "../support/ComputeConfig.js"
 import { guestPath } from "../support/GuestRun.js"
 import { hasKvm } from "../support/Kvm.js"
 
 const sleep = (ms: number) => Effect.promise(() => new Promise((r) => setTimeout(r, ms)))
 
-const computeConfig = (dir: string, steps: number, every: number, out: string): MachineConfig => ({
-  name: "snap",
-  cpus: 1,
-  memoryBytes: 64 << 20,
-  boot: { kernel: guestPath("compute.elf"), cmdline: `steps=${steps} every=${every}` },
-  serial: [{ port: "com1", backend: { _tag: "file", path: join(dir, out) } }],
-  slots: [],
-  strictBus: false,
-  options: {}
-})
 
 const reference = (steps: number, every: number) =>
   execFileSync(guestPath("compute-reference"), [`steps=${steps}`, `every=${every}`], { encoding: "utf8" })
@@ -35,7 +25,7 @@ describe.skipIf(!hasKvm)("checkpoint and restore through the Machine API", () =>
       const expected = reference(steps, every)
       const snapshotPath = join(dir, "vm.snap")
       const report = yield* Effect.scoped(Effect.gen(function*() {
-        const machine = yield* MachineSnapshots.fromConfig(computeConfig(dir, steps, every, "original.txt"))
+        const machine = yield* MachineSnapshots.fromConfig(computeConfig("snap", steps, every, { _tag: "file", path: join(dir, "original.txt") }))
         const running = yield* Effect.fork(machine.run)
         yield* sleep(500)
         const report = yield* machine.checkpoint(snapshotPath)

@@ -1,3 +1,4 @@
+import { FastCheck } from "effect"
 import type { GuestRam } from "../../../src/kernel/MemoryLayout.js"
 import { SplitVirtqueue } from "../../../src/servers/virtio/SplitVirtqueue.js"
 import { testRam } from "../pci/PciTestMachine.js"
@@ -131,3 +132,15 @@ export const queueInRam = (size = 16, ram = testRam(RAM)) => {
   if (problem !== undefined) throw new Error(problem)
   return { q, guest, ram, bytes: ram.regions[0].bytes }
 }
+
+/**
+ * One descriptor as a hostile driver might write it: addresses in or far
+ * outside RAM, absurd lengths, any flags, `next` up to `maxNext`.
+ */
+export const hostileDescriptor = (maxNext: number) =>
+  FastCheck.record({
+    addr: FastCheck.oneof(FastCheck.integer({ min: 0, max: 0x40_0000 }), FastCheck.constant(0xffff_fff0)),
+    len: FastCheck.oneof(FastCheck.integer({ min: 0, max: 0x2000 }), FastCheck.constant(0xffff_ffff)),
+    flags: FastCheck.integer({ min: 0, max: 7 }),
+    next: FastCheck.integer({ min: 0, max: maxNext })
+  })

@@ -5,13 +5,13 @@ import * as Option from "effect/Option"
 import { join } from "node:path"
 import * as Machine from "../../../src/machine/Machine.js"
 import { handleRequest } from "../../../src/machine/MachineCommands.js"
-import type { MachineConfig } from "../../../src/machine/MachineConfig.js"
 import * as PmServer from "../../../src/servers/pm/PmServer.js"
 import * as ResetServer from "../../../src/servers/reset/ResetServer.js"
 import * as UartServer from "../../../src/servers/uart/UartServer.js"
 import * as SnapshotFsLive from "../../../src/snapshot/format/SnapshotFsLive.js"
 import type { DescribedMachine } from "../../../src/snapshot/MachineSnapshots.js"
 import { saveSnapshot } from "../../../src/snapshot/SaveSnapshot.js"
+import { computeConfig } from "../../support/ComputeConfig.js"
 import * as FaultyDevice from "../../support/FaultyDevice.js"
 import { guestPath, lineRecorder } from "../../support/GuestRun.js"
 import { hasKvm } from "../../support/Kvm.js"
@@ -41,16 +41,7 @@ const faultyMachine = (device: FaultyDevice.FaultyDevice) =>
       devices: [UartServer.layer({ id: "com1", backend: recorder.backend }), PmServer.layer(), ResetServer.layer, device.layer]
     })
     // What the manifest would record; the save fails before it is written.
-    const config: MachineConfig = {
-      name: "faulty",
-      cpus: 1,
-      memoryBytes: 64 << 20,
-      boot: { kernel: guestPath("compute.elf"), cmdline: `steps=${STEPS} every=${EVERY}` },
-      serial: [{ port: "com1", backend: { _tag: "stdio" } }],
-      slots: [],
-      strictBus: false,
-      options: {}
-    }
+    const config = computeConfig("faulty", STEPS, EVERY, { _tag: "stdio" })
     return { machine, recorder, config }
   })
 

@@ -10,6 +10,7 @@ import type { SnapshotFs } from "../../../src/snapshot/format/SnapshotFs.js"
 import { readSnapshot } from "../../../src/snapshot/format/SnapshotReader.js"
 import * as MachineSnapshots from "../../../src/snapshot/MachineSnapshots.js"
 import { SaveFailed } from "../../../src/snapshot/SaveErrors.js"
+import { computeConfig as sharedComputeConfig } from "../../support/ComputeConfig.js"
 import { guestPath } from "../../support/GuestRun.js"
 
 /** Shared by the in-process fault tests: guests, reference output, what lies in a snapshot directory. */
@@ -29,16 +30,9 @@ export const reference = (steps: number, every: number): string => {
   return text
 }
 
-export const computeConfig = (name: string, steps: number, every: number, outPath: string, memoryBytes = 64 << 20): MachineConfig => ({
-  name,
-  cpus: 1,
-  memoryBytes,
-  boot: { kernel: guestPath("compute.elf"), cmdline: `steps=${steps} every=${every}` },
-  serial: [{ port: "com1", backend: { _tag: "file", path: outPath } }],
-  slots: [],
-  strictBus: false,
-  options: {}
-})
+/** compute.elf with COM1 written to `outPath`. */
+export const computeConfig = (name: string, steps: number, every: number, outPath: string, memoryBytes = 64 << 20): MachineConfig =>
+  sharedComputeConfig(name, steps, every, { _tag: "file", path: outPath }, memoryBytes)
 
 /** Everything in `dir`, sorted: a failed save must leave this exactly as it was. */
 export const listing = (dir: string) => readdirSync(dir).sort()

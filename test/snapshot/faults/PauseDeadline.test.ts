@@ -5,7 +5,6 @@ import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import { join } from "node:path"
 import * as Machine from "../../../src/machine/Machine.js"
-import type { MachineConfig } from "../../../src/machine/MachineConfig.js"
 import { type ApParking, RunControl } from "../../../src/machine/RunControl.js"
 import * as PmServer from "../../../src/servers/pm/PmServer.js"
 import * as ResetServer from "../../../src/servers/reset/ResetServer.js"
@@ -14,23 +13,15 @@ import * as UartServer from "../../../src/servers/uart/UartServer.js"
 import * as SnapshotFsLive from "../../../src/snapshot/format/SnapshotFsLive.js"
 import type { SaveFailed } from "../../../src/snapshot/SaveErrors.js"
 import { type SaveReport, saveSnapshot } from "../../../src/snapshot/SaveSnapshot.js"
-import { guestPath, lineRecorder } from "../../support/GuestRun.js"
+import { computeConfig } from "../../support/ComputeConfig.js"
+import { lineRecorder } from "../../support/GuestRun.js"
 import { hasKvm } from "../../support/Kvm.js"
 import { expectSaveFailed, listing, reference, sleep, snapshotIdAt, tempDir } from "./Harness.js"
 
 const STEPS = 600_000
 const EVERY = 10_000
 
-const config: MachineConfig = {
-  name: "deadline",
-  cpus: 1,
-  memoryBytes: 64 << 20,
-  boot: { kernel: guestPath("compute.elf"), cmdline: `steps=${STEPS} every=${EVERY}` },
-  serial: [{ port: "com1", backend: { _tag: "stdio" } }],
-  slots: [],
-  strictBus: false,
-  options: {}
-}
+const config = computeConfig("deadline", STEPS, EVERY, { _tag: "stdio" })
 
 /**
  * COM1 output recorded, plus a hook run after the guest's next line. The
