@@ -17,16 +17,28 @@
 namespace bhyve {
 // native/peer_cred.cc: peerCredentials(fd) -> { pid, uid, gid } or -errno
 Napi::Value PeerCredentials(const Napi::CallbackInfo& info);
+// native/host_fd.cc
+Napi::Value EventFd(const Napi::CallbackInfo& info);
+Napi::Value EventFdSignal(const Napi::CallbackInfo& info);
+Napi::Value UnixDatagramSocket(const Napi::CallbackInfo& info);
+Napi::Value UnixBind(const Napi::CallbackInfo& info);
+Napi::Value UnixConnect(const Napi::CallbackInfo& info);
+Napi::Value UnixSendTo(const Napi::CallbackInfo& info);
+Napi::Value PacketWrite(const Napi::CallbackInfo& info);
+// native/packet_reader.cc
+Napi::Value PacketReaderStart(const Napi::CallbackInfo& info);
+Napi::Value PacketReaderStop(const Napi::CallbackInfo& info);
 }  // namespace bhyve
 
 namespace {
 
 Napi::Value Errno(Napi::Env env, int err) { return Napi::Number::New(env, -err); }
 
-// open(path, O_RDWR | O_CLOEXEC) -> fd or -errno
+// open(path, O_RDWR | O_CLOEXEC | extraFlags) -> fd or -errno
 Napi::Value Open(const Napi::CallbackInfo& info) {
   std::string path = info[0].As<Napi::String>().Utf8Value();
-  int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+  int extra = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0;
+  int fd = open(path.c_str(), O_RDWR | O_CLOEXEC | extra);
   return fd < 0 ? Errno(info.Env(), errno) : Napi::Number::New(info.Env(), fd);
 }
 
@@ -172,6 +184,15 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("apStop", Napi::Function::New(env, ApStop));
   exports.Set("apWait", Napi::Function::New(env, ApWait));
   exports.Set("peerCredentials", Napi::Function::New(env, bhyve::PeerCredentials));
+  exports.Set("eventFd", Napi::Function::New(env, bhyve::EventFd));
+  exports.Set("eventFdSignal", Napi::Function::New(env, bhyve::EventFdSignal));
+  exports.Set("unixDatagramSocket", Napi::Function::New(env, bhyve::UnixDatagramSocket));
+  exports.Set("unixBind", Napi::Function::New(env, bhyve::UnixBind));
+  exports.Set("unixConnect", Napi::Function::New(env, bhyve::UnixConnect));
+  exports.Set("unixSendTo", Napi::Function::New(env, bhyve::UnixSendTo));
+  exports.Set("packetWrite", Napi::Function::New(env, bhyve::PacketWrite));
+  exports.Set("packetReaderStart", Napi::Function::New(env, bhyve::PacketReaderStart));
+  exports.Set("packetReaderStop", Napi::Function::New(env, bhyve::PacketReaderStop));
   return exports;
 }
 

@@ -17,7 +17,8 @@ export interface PeerCredentials {
  * negative errno on failure instead of throwing.
  */
 export interface NativeKvm {
-  readonly open: (path: string) => number
+  /** open(path, O_RDWR | O_CLOEXEC | extraFlags). */
+  readonly open: (path: string, extraFlags?: number) => number
   readonly close: (fd: number) => number
   readonly ioctlValue: (fd: number, request: number, arg: number) => number
   readonly ioctlBuffer: (fd: number, request: number, bytes: Uint8Array) => number
@@ -32,6 +33,27 @@ export interface NativeKvm {
   readonly kick: (token: number) => number
   /** SO_PEERCRED of a connected Unix socket's fd (native/peer_cred.cc); -errno when it is not one. */
   readonly peerCredentials: (fd: number) => PeerCredentials | number
+  /** eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) (native/host_fd.cc). */
+  readonly eventFd: () => number
+  /** Adds 1 to an eventfd's counter: what an irqfd waits for. */
+  readonly eventFdSignal: (fd: number) => number
+  /** socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK). */
+  readonly unixDatagramSocket: () => number
+  readonly unixBind: (fd: number, path: string) => number
+  readonly unixConnect: (fd: number, path: string) => number
+  /** One datagram to the socket bound at `path`; bytes sent or -errno (-EAGAIN: the peer's queue is full). */
+  readonly unixSendTo: (fd: number, path: string, bytes: Uint8Array) => number
+  /** write(2) of one frame (a tap fd). */
+  readonly packetWrite: (fd: number, bytes: Uint8Array) => number
+  /**
+   * A thread reading whole frames from `fd` (native/packet_reader.cc): each
+   * arrives on this thread's event loop as `onPacket(frame)`, a read error
+   * once as `onPacket(undefined, -errno)`. With kickToken >= 0 the vCPU
+   * behind it is kicked after each frame so the event loop sees it promptly.
+   */
+  readonly packetReaderStart: (fd: number, kickToken: number, onPacket: (frame: Uint8Array | undefined, errno?: number) => void) => number
+  /** Stops and joins the reader; -ESRCH for an unknown id. */
+  readonly packetReaderStop: (id: number) => number
 }
 
 const ADDON = "build/Release/bhyve_kvm.node"
