@@ -42,7 +42,10 @@ export const KVM = {
   SET_XCRS: 0x4188aea7,
   GET_XSAVE2: 0x9000aecf,
   GET_TSC_KHZ: 0xaea3,
-  SET_TSC_KHZ: 0xaea2
+  SET_TSC_KHZ: 0xaea2,
+  SET_GSI_ROUTING: 0x4008ae6a,
+  IRQFD: 0x4020ae76,
+  SIGNAL_MSI: 0x4020aea5
 } as const
 
 export type KvmIoctlName = keyof typeof KVM
@@ -51,6 +54,7 @@ export const KVM_API_VERSION = 12
 
 export const CAP = {
   IRQCHIP: 0,
+  IRQ_ROUTING: 25,
   PIT2: 33,
   IMMEDIATE_EXIT: 136,
   XSAVE2: 208

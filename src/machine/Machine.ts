@@ -8,7 +8,7 @@ import type { BadRange, BusConflict } from "../bus/BusErrors.js"
 import { GuestMemory } from "../kernel/GuestMemory.js"
 import * as Kernel from "../kernel/Kernel.js"
 import * as KvmInterruptController from "../kernel/KvmInterruptController.js"
-import * as KvmMsiSink from "../kernel/KvmMsiSink.js"
+import * as KvmMsiRoutes from "../kernel/KvmMsiRoutes.js"
 import type { KvmError, KvmUnavailable, NativeAddonMissing } from "../kernel/KvmError.js"
 import { KvmSystem } from "../kernel/KvmSystem.js"
 import type { Vcpu } from "../kernel/Vcpu.js"
@@ -69,7 +69,7 @@ const machineLayer = <E>(spec: MachineSpec<E>) => {
     layerDeviceServers,
     layerMachineEvents,
     KvmInterruptController.layer(),
-    KvmMsiSink.layer()
+    KvmMsiRoutes.layer()
   ).pipe(Layer.provideMerge(kernel))
   const [first, ...rest] = spec.devices
   const devices = first === undefined ? Layer.empty : Layer.mergeAll(first, ...rest)

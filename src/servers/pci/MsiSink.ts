@@ -2,12 +2,21 @@ import * as Context from "effect/Context"
 import * as Layer from "effect/Layer"
 
 /**
- * Where MSI/MSI-X messages go: the address/data pair of a table entry. The
- * machine implements it with KVM_SIGNAL_MSI (or GSI routing and an irqfd);
- * tests record the messages.
+ * One MSI-X vector's way to the CPUs. The route follows the vector's
+ * address/data as the guest reprograms its table entry.
+ */
+export interface MsiRoute {
+  readonly send: (address: bigint, data: number) => void
+}
+
+/**
+ * Where MSI/MSI-X messages go. The machine implements it with KVM GSI
+ * routing and an irqfd per vector (src/kernel/KvmMsiRoutes.ts); tests
+ * record the messages.
  */
 export interface MsiSinkService {
-  readonly signal: (address: bigint, data: number) => void
+  /** A route for one vector, made when the vector first fires; it lives as long as the machine. */
+  readonly route: () => MsiRoute
 }
 
 export class MsiSink extends Context.Tag("bhyve-ts/MsiSink")<MsiSink, MsiSinkService>() {}
@@ -15,7 +24,8 @@ export class MsiSink extends Context.Tag("bhyve-ts/MsiSink")<MsiSink, MsiSinkSer
 /** A sink that keeps every message, for tests. */
 export const makeRecordingMsiSink = () => {
   const messages: Array<{ readonly address: bigint; readonly data: number }> = []
-  return { messages, signal: (address: bigint, data: number) => void messages.push({ address, data }) }
+  const send = (address: bigint, data: number) => void messages.push({ address, data })
+  return { messages, route: () => ({ send }) }
 }
 
 export const layerRecording = (sink: MsiSinkService): Layer.Layer<MsiSink> => Layer.succeed(MsiSink, sink)

@@ -1,5 +1,5 @@
 import type { AccessSize } from "../../bus/DeviceHandlers.js"
-import type { MsiSinkService } from "./MsiSink.js"
+import type { MsiRoute, MsiSinkService } from "./MsiSink.js"
 import type { MsixState } from "./MsixState.js"
 import { type CapabilitySpec, leBytes } from "./PciCapability.js"
 import { CAP_MSIX } from "./PciRegisters.js"
@@ -36,12 +36,15 @@ export const msixLayout = (vectors: number, bar: number): MsixLayout => {
 export class MsixTable {
   private readonly words: Uint32Array
   private readonly pending: Uint8Array
+  /** Each vector's route, made the first time it fires (routes are host state: not saved). */
+  private readonly routes: Array<MsiRoute | undefined>
   /** Message control as the function's config space holds it (enable bit 15, function mask bit 14). */
   private control: () => { readonly enabled: boolean; readonly functionMasked: boolean } = () => ({ enabled: false, functionMasked: false })
 
   constructor(readonly layout: MsixLayout, private readonly sink: MsiSinkService) {
     this.words = new Uint32Array(layout.vectors * 4)
     this.pending = new Uint8Array(layout.vectors)
+    this.routes = new Array<MsiRoute | undefined>(layout.vectors)
     for (let v = 0; v < layout.vectors; v++) this.words[v * 4 + 3] = 1 // every vector starts masked
   }
 
@@ -150,6 +153,7 @@ export class MsixTable {
 
   private send(v: number): void {
     const address = (BigInt(this.words[v * 4 + 1]) << 32n) | BigInt(this.words[v * 4])
-    this.sink.signal(address, this.words[v * 4 + 2])
+    const route = (this.routes[v] ??= this.sink.route())
+    route.send(address, this.words[v * 4 + 2])
   }
 }
