@@ -15,6 +15,7 @@ import type { Vcpu } from "../kernel/Vcpu.js"
 import { Vcpus } from "../kernel/Vcpus.js"
 import type { Vm } from "../kernel/Vm.js"
 import type { E820Entry } from "../loader/E820.js"
+import type { PciPlatform } from "../loader/FirmwarePlatform.js"
 import { loadKernel } from "../loader/KernelLoader.js"
 import { KernelNotFound, type LoaderError } from "../loader/LoaderError.js"
 import { DeviceServers, layerDeviceServers } from "../servers/DeviceServer.js"
@@ -22,6 +23,7 @@ import { totalPendingIo } from "../servers/virtio/PendingIo.js"
 import type { InterruptController } from "../servers/InterruptController.js"
 import type { MsiSink } from "../servers/pci/MsiSink.js"
 import { layerMachineEvents, MachineEvents } from "../servers/MachineEvents.js"
+import { MachineWake } from "../servers/MachineWake.js"
 import { makeApRunner } from "./ApRunner.js"
 import { MachineConfigError } from "./MachineConfigError.js"
 import type { MachineExit, VcpuFailure } from "./MachineExit.js"
@@ -29,7 +31,16 @@ import { RunControl } from "./RunControl.js"
 import { runVcpu } from "./VcpuLoop.js"
 
 /** What a device server's layer may ask for while it is built. */
-export type MachineServices = Bus.Bus | DeviceServers | InterruptController | MsiSink | MachineEvents | GuestMemory | Vm | KvmSystem
+export type MachineServices =
+  | Bus.Bus
+  | DeviceServers
+  | InterruptController
+  | MsiSink
+  | MachineEvents
+  | MachineWake
+  | GuestMemory
+  | Vm
+  | KvmSystem
 
 /** A device server: a layer that registers its ranges and announces itself. */
 export type DeviceLayer<E = unknown> = Layer.Layer<never, E, MachineServices>
@@ -45,6 +56,8 @@ export interface MachineSpec<E = never> {
   readonly kvmPath?: string
   /** Address ranges the guest's memory map marks reserved (the PCI ECAM window); kernels may not load there. */
   readonly reservedMemory?: ReadonlyArray<E820Entry>
+  /** PCI bus 0 as the MP and ACPI tables describe it (slots, ECAM, windows); absent when there is no PCI bus. */
+  readonly pci?: PciPlatform
 }
 
 export type MachineError =
@@ -69,7 +82,9 @@ const machineLayer = <E>(spec: MachineSpec<E>) => {
     layerDeviceServers,
     layerMachineEvents,
     KvmInterruptController.layer(),
-    KvmMsiRoutes.layer()
+    KvmMsiRoutes.layer(),
+    // The BSP's thread runs the machine's event loop (VcpuLoop), so it is the one to kick.
+    Layer.effect(MachineWake, Effect.map(Vcpus, (vcpus) => ({ kickToken: vcpus[0].kickToken })))
   ).pipe(Layer.provideMerge(kernel))
   const [first, ...rest] = spec.devices
   const devices = first === undefined ? Layer.empty : Layer.mergeAll(first, ...rest)
@@ -127,7 +142,9 @@ export const build = <E>(
         image,
         ram: memory,
         cmdline: spec.boot.cmdline ?? "",
-        extraReserved: spec.reservedMemory
+        extraReserved: spec.reservedMemory,
+        // Tables go in only with the kernel: a restored machine's RAM already holds the ones it booted with.
+        firmware: { cpus, pci: spec.pci }
       })
       yield* bsp.setSregs(plan.applySregs(yield* bsp.getSregs()))
       yield* bsp.setRegs(plan.regs)

@@ -1,11 +1,8 @@
-import * as dgram from "node:dgram"
 import * as Data from "effect/Data"
-import * as Effect from "effect/Effect"
-import type * as Scope from "effect/Scope"
 
 /** Where a virtio-net device's frames go and come from. */
 export interface NetBackend {
-  readonly kind: "none" | "udp"
+  readonly kind: "none" | "udp" | "unix" | "tap"
   /** Sends one Ethernet frame (the bytes are the backend's from now on); false when it had to be dropped. */
   readonly send: (frame: Uint8Array) => boolean
   /** Registers the receiver of incoming frames; returns a function that removes it. */
@@ -30,66 +27,3 @@ export const none = (): NetBackend => ({
   onFrame: () => () => {},
   close: () => {}
 })
-
-export const LOOPBACK = "127.0.0.1"
-/** Datagrams waiting in the socket's send queue at most; beyond it frames are dropped as a full NIC queue would. */
-export const MAX_SEND_QUEUE = 1024
-
-/**
- * One Ethernet frame per UDP datagram between two ports on 127.0.0.1: the
- * device binds `localPort` and sends to `peerPort`; datagrams from any other
- * source are ignored. (Node's dgram has no AF_UNIX SOCK_DGRAM, so this
- * stands in for bhyve-style unix-datagram links: two VMs on one host, no
- * privileges.)
- */
-export const udp = (localPort: number, peerPort: number): Effect.Effect<NetBackend, NetBackendError, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.async<NetBackend, NetBackendError>((resume) => {
-      const name = `udp=${localPort}:${peerPort}`
-      const sock = dgram.createSocket({ type: "udp4" })
-      const onError = (error: Error) => {
-        sock.close()
-        resume(Effect.fail(new NetBackendError({ backend: name, reason: error.message })))
-      }
-      sock.once("error", onError)
-      sock.bind(localPort, LOOPBACK, () => {
-        sock.off("error", onError)
-        resume(Effect.succeed(serve(sock, peerPort)))
-      })
-    }),
-    (backend) => Effect.sync(backend.close)
-  )
-
-const serve = (sock: dgram.Socket, peerPort: number): NetBackend => {
-  const listeners = new Set<(frame: Uint8Array) => void>()
-  let closed = false
-  sock.on("error", () => {
-    // After binding, errors concern single datagrams (a peer not up yet): the link stays.
-  })
-  sock.on("message", (msg: Buffer, rinfo: dgram.RemoteInfo) => {
-    if (rinfo.address !== LOOPBACK || rinfo.port !== peerPort) return
-    for (const listener of listeners) listener(msg)
-  })
-  return {
-    kind: "udp",
-    send: (frame) => {
-      if (closed || sock.getSendQueueCount() >= MAX_SEND_QUEUE) return false
-      sock.send(frame, peerPort, LOOPBACK, () => {
-        // Errors (ECONNREFUSED while the peer is down) lose the frame, as on a wire.
-      })
-      return true
-    },
-    onFrame: (listener) => {
-      listeners.add(listener)
-      return () => {
-        listeners.delete(listener)
-      }
-    },
-    close: () => {
-      if (closed) return
-      closed = true
-      listeners.clear()
-      sock.close()
-    }
-  }
-}

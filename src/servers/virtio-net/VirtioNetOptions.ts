@@ -5,6 +5,8 @@ import { formatPciAddress, type PciAddress } from "../pci/PciAddress.js"
 export type NetBackendConfig =
   | { readonly _tag: "none" }
   | { readonly _tag: "udp"; readonly localPort: number; readonly peerPort: number }
+  | { readonly _tag: "unix"; readonly localPath: string; readonly peerPath: string }
+  | { readonly _tag: "tap"; readonly name: string }
 
 export interface VirtioNetOptions {
   /** The MAC the guest sees, "xx:xx:xx:xx:xx:xx" lower case. */
@@ -31,15 +33,54 @@ export const defaultMac = (address: PciAddress): string => {
   return formatMac(Uint8Array.of(0x02, h[0], h[1], h[2], h[3], h[4]))
 }
 
+/** Linux interface names: up to 15 bytes, no '/', ':' or whitespace. */
+const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/
+/** sun_path holds 108 bytes with the terminating NUL. */
+const MAX_SOCKET_PATH = 107
+
 const port = (text: string): number | undefined => {
   const n = /^[0-9]{1,5}$/.test(text) ? Number(text) : NaN
   return n >= 1 && n <= 65535 ? n : undefined
 }
 
+/** The backend as its option is written, for messages and the manifest. */
+export const formatNetBackend = (b: NetBackendConfig): string => {
+  switch (b._tag) {
+    case "none":
+      return "none"
+    case "udp":
+      return `udp=${b.localPort}:${b.peerPort}`
+    case "unix":
+      return `unix=${b.localPath}:${b.peerPath}`
+    case "tap":
+      return b.name
+  }
+}
+
+const parseUnix = (value: string): Either.Either<NetBackendConfig, string> => {
+  const parts = value.split(":")
+  if (parts.length !== 2 || parts[0] === "" || parts[1] === "") {
+    return Either.left(`unix=${value}: expected LOCALPATH:PEERPATH (two socket paths without ':')`)
+  }
+  const [localPath, peerPath] = parts
+  for (const p of parts) {
+    if (Buffer.byteLength(p) > MAX_SOCKET_PATH) return Either.left(`unix=${value}: '${p}' is longer than a socket path may be (${MAX_SOCKET_PATH} bytes)`)
+  }
+  if (localPath === peerPath) return Either.left(`unix=${value}: the local and peer paths must differ`)
+  return Either.right({ _tag: "unix", localPath, peerPath })
+}
+
+const parseTap = (name: string): Either.Either<NetBackendConfig, string> =>
+  IFNAME.test(name) ? Either.right({ _tag: "tap", name }) : Either.left(`tap=${name}: an interface name of 1-15 letters, digits, '_', '.' or '-'`)
+
 /**
- * `virtio-net[,udp=LOCALPORT:PEERPORT][,mac=xx:xx:xx:xx:xx:xx]`. Without a
- * backend the link is up but leads nowhere. bhyve's `tapN`, `vmnetN`,
- * `netgraph` and `slirp` backends are refused by name.
+ * `virtio-net[,BACKEND][,mac=xx:xx:xx:xx:xx:xx]` with BACKEND one of bhyve's
+ * `tapN` (or `tap=IFNAME` for any tap name), `unix=LOCALPATH:PEERPATH` (one
+ * frame per datagram on an AF_UNIX socket bound at LOCALPATH, sent to
+ * PEERPATH: two VMs on one host, no privileges, as QEMU's `-netdev dgram`)
+ * or `udp=LOCALPORT:PEERPORT` (the same over 127.0.0.1). Without a backend
+ * the link is up but leads nowhere. bhyve's `vmnetN`, `netgraph` and
+ * `slirp` are refused by name.
  */
 export const parseVirtioNetOptions = (address: PciAddress, text: string): Either.Either<VirtioNetOptions, string> => {
   let mac: string | undefined
@@ -48,6 +89,7 @@ export const parseVirtioNetOptions = (address: PciAddress, text: string): Either
     const eq = item.indexOf("=")
     const key = eq < 0 ? item : item.slice(0, eq)
     const value = eq < 0 ? undefined : item.slice(eq + 1)
+    let parsed: Either.Either<NetBackendConfig, string> | undefined
     if (key === "mac" && value !== undefined) {
       if (mac !== undefined) return Either.left("option 'mac' given twice")
       const m = value.toLowerCase()
@@ -56,20 +98,28 @@ export const parseVirtioNetOptions = (address: PciAddress, text: string): Either
       if ((b[0] & 1) !== 0) return Either.left(`mac=${value}: a multicast address cannot be a NIC's`)
       if (b.every((x) => x === 0)) return Either.left(`mac=${value}: the zero address cannot be a NIC's`)
       mac = m
+      continue
     } else if (key === "udp" && value !== undefined) {
-      if (backend !== undefined) return Either.left("one backend only")
       const [l, p, extra] = value.split(":")
       const localPort = port(l)
       const peerPort = p === undefined ? undefined : port(p)
-      if (extra !== undefined || localPort === undefined || peerPort === undefined) {
-        return Either.left(`udp=${value}: expected LOCALPORT:PEERPORT (ports 1-65535 on 127.0.0.1)`)
-      }
-      backend = { _tag: "udp", localPort, peerPort }
-    } else if (/^(tap|vmnet)[0-9]+$/.test(item) || key === "netgraph" || key === "slirp" || key === "backend") {
-      return Either.left(`backend '${item}' is not implemented in bhyve-ts (use udp=LOCALPORT:PEERPORT)`)
+      parsed = extra !== undefined || localPort === undefined || peerPort === undefined
+        ? Either.left(`udp=${value}: expected LOCALPORT:PEERPORT (ports 1-65535 on 127.0.0.1)`)
+        : Either.right({ _tag: "udp", localPort, peerPort })
+    } else if (key === "unix" && value !== undefined) {
+      parsed = parseUnix(value)
+    } else if (/^tap[0-9]+$/.test(item)) {
+      parsed = parseTap(item)
+    } else if (key === "tap" && value !== undefined) {
+      parsed = parseTap(value)
+    } else if (/^vmnet[0-9]+$/.test(item) || key === "netgraph" || key === "slirp" || key === "backend") {
+      return Either.left(`backend '${item}' is not implemented in bhyve-ts (use tapN, unix=LOCALPATH:PEERPATH or udp=LOCALPORT:PEERPORT)`)
     } else {
       return Either.left(item === "" ? "empty option" : `unknown option '${item}'`)
     }
+    if (Either.isLeft(parsed)) return Either.left(parsed.left)
+    if (backend !== undefined) return Either.left(`one backend only (got ${formatNetBackend(backend)} and ${item})`)
+    backend = parsed.right
   }
   return Either.right({ mac: mac ?? defaultMac(address), backend: backend ?? { _tag: "none" } })
 }

@@ -1,22 +1,42 @@
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import { loadNativeKvm } from "../../kernel/NativeKvm.js"
+import { MachineWake, NO_KICK } from "../MachineWake.js"
 import { type PciAddress, pciServerId } from "../pci/PciAddress.js"
 import { PciBus } from "../pci/PciBus.js"
 import { reportOnce } from "../pci/ReportOnce.js"
 import { attachVirtio } from "../virtio/VirtioServer.js"
-import { type NetBackend, none, udp } from "./NetBackend.js"
+import { type NetBackend, NetBackendError, none } from "./NetBackend.js"
+import { tap } from "./TapBackend.js"
+import { udp } from "./UdpBackend.js"
+import { unixDatagram } from "./UnixDatagramBackend.js"
 import { VirtioNetDevice } from "./VirtioNetDevice.js"
-import { formatMac, macBytes, type VirtioNetOptions } from "./VirtioNetOptions.js"
+import { formatMac, formatNetBackend, macBytes, type NetBackendConfig, type VirtioNetOptions } from "./VirtioNetOptions.js"
 import { VIRTIO_NET_STATE_VERSION, VirtioNetState } from "./VirtioNetState.js"
 
 /** Network controller, Ethernet. */
 export const VIRTIO_NET_CLASS = 0x02_00_00
 
-/** `-s slot,virtio-net[,udp=LOCALPORT:PEERPORT][,mac=...]`: the backend is opened for the life of the machine. */
+/** Opens the configured backend for the life of the machine (the current scope). */
+const openBackend = (config: NetBackendConfig) =>
+  Effect.gen(function* () {
+    if (config._tag === "none") return none()
+    if (config._tag === "udp") return yield* udp(config.localPort, config.peerPort)
+    const native = yield* Effect.mapError(
+      loadNativeKvm,
+      (e) => new NetBackendError({ backend: formatNetBackend(config), reason: e.message })
+    )
+    const kickToken = Option.match(yield* Effect.serviceOption(MachineWake), { onNone: () => NO_KICK, onSome: (w) => w.kickToken })
+    const { report } = yield* PciBus
+    if (config._tag === "tap") return yield* tap({ native, name: config.name, kickToken, report })
+    return yield* unixDatagram({ native, localPath: config.localPath, peerPath: config.peerPath, kickToken, report })
+  })
+
+/** `-s slot,virtio-net[,BACKEND][,mac=...]` (see parseVirtioNetOptions). */
 export const attach = (address: PciAddress, options: VirtioNetOptions) =>
   Effect.gen(function* () {
-    const backend = options.backend._tag === "udp" ? yield* udp(options.backend.localPort, options.backend.peerPort) : none()
-    const link = options.backend._tag === "udp" ? `udp=${options.backend.localPort}:${options.backend.peerPort}` : "none"
-    return yield* attachNetDevice(address, backend, options.mac, link)
+    const backend = yield* openBackend(options.backend)
+    return yield* attachNetDevice(address, backend, options.mac, formatNetBackend(options.backend))
   })
 
 /** The device over any backend (tests give it in-memory ones). */

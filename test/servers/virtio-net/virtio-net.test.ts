@@ -5,6 +5,9 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as dgram from "node:dgram"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import * as Bus from "../../../src/bus/Bus.js"
 import type { GuestRam } from "../../../src/kernel/MemoryLayout.js"
 import { type DeviceServer, DeviceServers } from "../../../src/servers/DeviceServer.js"
@@ -253,10 +256,21 @@ describe("virtio-net", () => {
       )
     }))
 
-  it.effect("two NICs linked by the UDP backend on loopback exchange frames both ways", () =>
+  const links: ReadonlyArray<readonly [string, () => Promise<readonly [string, string]>]> = [
+    ["the UDP backend on loopback", async () => {
+      const [pa, pb] = await freePorts(2)
+      return [`udp=${pa}:${pb}`, `udp=${pb}:${pa}`] as const
+    }],
+    ["the unix datagram backend", async () => {
+      const dir = mkdtempSync(join(tmpdir(), "bhyve-net-"))
+      return [`unix=${dir}/a.sock:${dir}/b.sock`, `unix=${dir}/b.sock:${dir}/a.sock`] as const
+    }]
+  ]
+
+  it.effect.each(links)("two NICs linked by %s exchange frames both ways", ([, link]) =>
     Effect.gen(function* () {
-      const [pa, pb] = yield* Effect.promise(() => freePorts(2))
-      const slots = [slot(4, "virtio-net", `udp=${pa}:${pb},mac=02:00:00:00:00:0a`), slot(5, "virtio-net", `mac=02:00:00:00:00:0b,udp=${pb}:${pa}`)]
+      const [la, lb] = yield* Effect.promise(link)
+      const slots = [slot(4, "virtio-net", `${la},mac=02:00:00:00:00:0a`), slot(5, "virtio-net", `mac=02:00:00:00:00:0b,${lb}`)]
       yield* withPci(slots, async (bus, m) => {
         const bytes = m.ram.regions[0].bytes
         const a = new VirtioDriver(bus, m.ram, 4)
@@ -315,6 +329,11 @@ describe("virtio-net options", () => {
     expect(parseVirtioNetOptions(at, "udp=5000:5001,mac=52:54:00:AB:CD:EF")).toEqual(
       Either.right({ mac: "52:54:00:ab:cd:ef", backend: { _tag: "udp", localPort: 5000, peerPort: 5001 } })
     )
+    expect(parseVirtioNetOptions(at, "unix=/tmp/a.sock:/tmp/b.sock")).toEqual(
+      Either.right({ mac: defaultMac(at), backend: { _tag: "unix", localPath: "/tmp/a.sock", peerPath: "/tmp/b.sock" } })
+    )
+    expect(parseVirtioNetOptions(at, "tap0")).toEqual(Either.right({ mac: defaultMac(at), backend: { _tag: "tap", name: "tap0" } }))
+    expect(parseVirtioNetOptions(at, "tap=vm-lan.1")).toEqual(Either.right({ mac: defaultMac(at), backend: { _tag: "tap", name: "vm-lan.1" } }))
     expect(parseVirtioNetOptions(at, "")).toEqual(Either.right({ mac: defaultMac(at), backend: { _tag: "none" } }))
   })
 
@@ -325,11 +344,20 @@ describe("virtio-net options", () => {
     expect(mac.startsWith("02:")).toBe(true)
   })
 
-  it("refuses bad MACs, bad ports, tap and unknown options", () => {
-    for (const bad of ["mac=01:00:5e:00:00:01", "mac=00:00:00:00:00:00", "mac=52:54:00:12:34", "udp=0:1", "udp=1:70000", "udp=5000", "tap0", "vmnet1", "foo", "mac=52:54:00:12:34:56,mac=52:54:00:12:34:57"]) {
-      expect(Either.isLeft(parseVirtioNetOptions(at, bad))).toBe(true)
+  it("refuses bad MACs, bad ports and paths, two backends, vmnet and unknown options", () => {
+    const long = `/tmp/${"x".repeat(120)}`
+    for (const bad of [
+      "mac=01:00:5e:00:00:01", "mac=00:00:00:00:00:00", "mac=52:54:00:12:34", "udp=0:1", "udp=1:70000", "udp=5000",
+      "unix=/tmp/a.sock", "unix=/tmp/a.sock:", "unix=/tmp/a:b:/c", "unix=/tmp/a.sock:/tmp/a.sock", `unix=${long}:/tmp/b`,
+      "tap=", "tap=a/b", "tap=waytoolonginterfacename", "tap0,tap1", "tap0,unix=/a:/b",
+      "vmnet1", "foo", "mac=52:54:00:12:34:56,mac=52:54:00:12:34:57"
+    ]) {
+      expect(Either.isLeft(parseVirtioNetOptions(at, bad)), bad).toBe(true)
     }
-    expect(parseVirtioNetOptions(at, "tap0")).toEqual(Either.left("backend 'tap0' is not implemented in bhyve-ts (use udp=LOCALPORT:PEERPORT)"))
+    expect(parseVirtioNetOptions(at, "tap0,udp=1:2")).toEqual(Either.left("one backend only (got tap0 and udp=1:2)"))
+    expect(parseVirtioNetOptions(at, "vmnet1")).toEqual(
+      Either.left("backend 'vmnet1' is not implemented in bhyve-ts (use tapN, unix=LOCALPATH:PEERPATH or udp=LOCALPORT:PEERPORT)")
+    )
   })
 })
 
