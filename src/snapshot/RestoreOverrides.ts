@@ -1,5 +1,8 @@
 import * as Data from "effect/Data"
+import * as Either from "effect/Either"
 import type { MachineConfig } from "../machine/MachineConfig.js"
+import { formatPciAddress } from "../servers/pci/PciAddress.js"
+import { rebindSlot } from "../servers/pci/SlotRebinding.js"
 
 /** What the command line may say at a restore: everything optional, only what the flags gave. */
 export interface RestoreOverrides {
@@ -26,9 +29,12 @@ export class RestoreConflict extends Data.TaggedError("RestoreConflict")<{
 const show = (v: unknown) => JSON.stringify(v)
 
 /**
- * The machine to rebuild: the snapshot's, with backends rebound and the name
- * and options changed where the flags say. Anything that would change the
- * hardware the guest saw (vCPUs, memory, devices, its kernel) is refused.
+ * The machine to rebuild: the snapshot's, with backends rebound (serial
+ * ports; `-s` entries of virtio-net and virtio-console naming the same slot
+ * with another link or socket) and the name and options changed where the
+ * flags say. Slots not given keep the snapshot's. Anything that would
+ * change the hardware the guest saw (vCPUs, memory, devices, a MAC, its
+ * kernel) is refused.
  */
 export const applyOverrides = (path: string, saved: MachineConfig, o: RestoreOverrides): MachineConfig | RestoreConflict => {
   const differences: Array<string> = []
@@ -39,7 +45,19 @@ export const applyOverrides = (path: string, saved: MachineConfig, o: RestoreOve
   same("memory (-m)", o.memoryBytes, saved.memoryBytes)
   same("boot.kernel", o.boot?.kernel, saved.boot.kernel)
   same("boot.cmdline", o.boot?.cmdline, saved.boot.cmdline)
-  if (o.slots !== undefined && o.slots.length > 0) same("PCI slots (-s)", o.slots, saved.slots)
+  const slots = saved.slots.map((s) => {
+    const given = o.slots?.find((g) => formatPciAddress(g) === formatPciAddress(s))
+    if (given === undefined) return s
+    const rebound = rebindSlot(s, given)
+    if (Either.isRight(rebound)) return rebound.right
+    differences.push(`PCI slot ${formatPciAddress(s)} (-s): ${rebound.left}`)
+    return s
+  })
+  for (const g of o.slots ?? []) {
+    if (!saved.slots.some((s) => formatPciAddress(s) === formatPciAddress(g))) {
+      differences.push(`PCI slot ${formatPciAddress(g)} (-s): the snapshot has no device there (${g.emulation})`)
+    }
+  }
   const ports = (s: MachineConfig["serial"]) => s.map((x) => x.port).sort()
   if (o.serial !== undefined && o.serial.length > 0) {
     for (const p of ports(o.serial)) {
@@ -52,6 +70,7 @@ export const applyOverrides = (path: string, saved: MachineConfig, o: RestoreOve
     ...saved,
     name: o.name ?? saved.name,
     serial,
+    slots,
     strictBus: o.strictBus ?? saved.strictBus,
     options: { ...saved.options, ...o.options }
   }
