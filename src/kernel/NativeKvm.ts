@@ -13,10 +13,30 @@ export interface PeerCredentials {
 }
 
 /**
+ * The addon's AP-thread calls (native/ap_thread.h). Negative errno on failure.
+ * An AP thread loops: KVM_RUN for its vCPU, record the return code, kick the
+ * notify token's vCPU (the BSP, on the machine thread), wait to be resumed.
+ */
+export interface ApThreadsNative {
+  /** Starts the thread, which enters KVM_RUN at once -> thread id. */
+  readonly apStart: (kickToken: number, vcpuFd: number, notifyToken: number) => number
+  /** Fills `out` with the ids (of threads notifying `notifyToken`) whose exit is unread -> how many. */
+  readonly apPending: (notifyToken: number, out: Int32Array) => number
+  /** The thread's KVM_RUN return code (0 or -errno); marks the exit read. */
+  readonly apResult: (id: number) => number
+  /** Lets a thread whose exit has been read enter KVM_RUN again. */
+  readonly apResume: (id: number) => number
+  /** Tells the thread to stop, kicks it out of KVM_RUN, joins it. */
+  readonly apStop: (id: number) => number
+  /** Blocks until a thread notifying `notifyToken` has an unread exit, at most `timeoutMs` -> how many have one. */
+  readonly apWait: (notifyToken: number, timeoutMs: number) => number
+}
+
+/**
  * The native addon's surface (native/kvm_addon.cc). Every call returns a
  * negative errno on failure instead of throwing.
  */
-export interface NativeKvm {
+export interface NativeKvm extends ApThreadsNative {
   /** open(path, O_RDWR | O_CLOEXEC | extraFlags). */
   readonly open: (path: string, extraFlags?: number) => number
   readonly close: (fd: number) => number

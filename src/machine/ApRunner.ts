@@ -10,33 +10,9 @@ import { type MachineExit, VcpuFailure } from "./MachineExit.js"
 import type { ApParking } from "./RunControl.js"
 import { requestedStop, stopOutcome } from "./VcpuLoop.js"
 
-/**
- * The addon's AP-thread calls (native/ap_thread.h). Negative errno on failure.
- * An AP thread loops: KVM_RUN for its vCPU, record the return code, kick the
- * notify token's vCPU (the BSP, on the machine thread), wait to be resumed.
- */
-export interface ApThreadsNative {
-  /** Starts the thread, which enters KVM_RUN at once -> thread id. */
-  readonly apStart: (kickToken: number, vcpuFd: number, notifyToken: number) => number
-  /** Fills `out` with the ids (of threads notifying `notifyToken`) whose exit is unread -> how many. */
-  readonly apPending: (notifyToken: number, out: Int32Array) => number
-  /** The thread's KVM_RUN return code (0 or -errno); marks the exit read. */
-  readonly apResult: (id: number) => number
-  /** Lets a thread whose exit has been read enter KVM_RUN again. */
-  readonly apResume: (id: number) => number
-  /** Tells the thread to stop, kicks it out of KVM_RUN, joins it. */
-  readonly apStop: (id: number) => number
-  /** Blocks until a thread notifying `notifyToken` has an unread exit, at most `timeoutMs` -> how many have one. */
-  readonly apWait: (notifyToken: number, timeoutMs: number) => number
-}
-
-const apThreadsNative = (native: NativeKvm): ApThreadsNative | undefined => {
-  const n = native as NativeKvm & Partial<ApThreadsNative>
-  const { apStart, apPending, apResult, apResume, apStop, apWait } = n
-  return apStart && apPending && apResult && apResume && apStop && apWait
-    ? { apStart, apPending, apResult, apResume, apStop, apWait }
-    : undefined
-}
+/** A build of the addon from before AP threads lacks their calls: say so instead of failing on the first one. */
+const hasApThreads = (native: NativeKvm): boolean =>
+  [native.apStart, native.apPending, native.apResult, native.apResume, native.apStop, native.apWait].every((f) => typeof f === "function")
 
 /** How long a pause may wait for an AP to leave KVM_RUN after its kick (a kick takes well under 1 ms). */
 const PARK_TIMEOUT_MS = 5000
@@ -79,7 +55,7 @@ export class ApRunner implements ApParking {
   private readonly pendingIds: Int32Array
 
   constructor(
-    private readonly native: ApThreadsNative,
+    private readonly native: NativeKvm,
     private readonly bsp: Vcpu,
     aps: ReadonlyArray<Vcpu>,
     private readonly bus: BusRouter,
@@ -230,8 +206,7 @@ export const makeApRunner = (
   Effect.suspend(() => {
     const [bsp, ...aps] = vcpus
     if (bsp === undefined || aps.length === 0) return Effect.succeed(undefined)
-    const apNative = apThreadsNative(native)
-    return apNative === undefined
-      ? Effect.fail(new MachineConfigError({ field: "cpus", reason: "the native addon has no AP threads; rebuild it (npx node-gyp rebuild)" }))
-      : Effect.succeed(new ApRunner(apNative, bsp, aps, bus, events, holding))
+    return hasApThreads(native)
+      ? Effect.succeed(new ApRunner(native, bsp, aps, bus, events, holding))
+      : Effect.fail(new MachineConfigError({ field: "cpus", reason: "the native addon has no AP threads; rebuild it (npx node-gyp rebuild)" }))
   })
