@@ -31,8 +31,8 @@ export const writeMemmap = (lowMem: Uint8Array, entries: ReadonlyArray<E820Entry
   })
 }
 
-/** Writes struct hvm_start_info; no modules, no RSDP (the guest has no ACPI yet). */
-export const writeStartInfo = (lowMem: Uint8Array, memmapEntries: number): void => {
+/** Writes struct hvm_start_info; no modules; `rsdpAddress` 0 when there are no ACPI tables. */
+export const writeStartInfo = (lowMem: Uint8Array, memmapEntries: number, rsdpAddress = 0): void => {
   const v = view(lowMem)
   const o = START_INFO_ADDR
   v.setUint32(o + 0, HVM_START_MAGIC, true)
@@ -41,7 +41,7 @@ export const writeStartInfo = (lowMem: Uint8Array, memmapEntries: number): void 
   v.setUint32(o + 12, 0, true) // nr_modules
   v.setBigUint64(o + 16, 0n, true) // modlist_paddr
   v.setBigUint64(o + 24, BigInt(CMDLINE_ADDR), true)
-  v.setBigUint64(o + 32, 0n, true) // rsdp_paddr
+  v.setBigUint64(o + 32, BigInt(rsdpAddress), true) // rsdp_paddr
   v.setBigUint64(o + 40, BigInt(MEMMAP_ADDR), true)
   v.setUint32(o + 48, memmapEntries, true)
   v.setUint32(o + 52, 0, true) // reserved

@@ -44,6 +44,16 @@ export const BOOT_DATA_END = 0x10000
 export const EBDA_START = 0x9fc00
 export const BIOS_END = 0x100000
 
+/**
+ * Firmware tables, inside the reserved BIOS area at bhyve's addresses: the
+ * MP floating pointer and configuration table from 0xF0000 (guests scan
+ * 0xF0000-0xFFFFF for "_MP_"), the ACPI tables from 0xF2400 (RSDP first,
+ * also found by a scan of 0xE0000-0xFFFFF) up to BIOS_END.
+ */
+export const MPTABLE_ADDR = 0xf0000
+export const ACPI_TABLES_ADDR = 0xf2400
+export const FIRMWARE_TABLES_END = BIOS_END
+
 export interface ReservedArea {
   readonly name: string
   readonly start: number

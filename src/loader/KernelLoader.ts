@@ -7,10 +7,12 @@ import * as Effect from "effect/Effect"
 import { type GuestRam, ramSlice } from "../kernel/MemoryLayout.js"
 import type { Regs, Sregs } from "../kernel/VcpuRegisters.js"
 import { writeCmdline, writeMemmap, writeStartInfo } from "./BootData.js"
-import { BOOT_DATA_END, BOOT_DATA_START, CMDLINE_MAX, MEMMAP_MAX_ENTRIES, RESERVED_AREAS, START_INFO_ADDR, type ReservedArea } from "./BootLayout.js"
+import { BIOS_END, BOOT_DATA_END, BOOT_DATA_START, CMDLINE_MAX, MEMMAP_MAX_ENTRIES, RESERVED_AREAS, START_INFO_ADDR, type ReservedArea } from "./BootLayout.js"
 import type { BootCpu } from "./BootCpu.js"
 import { E820_RESERVED, type E820Entry, e820Map } from "./E820.js"
 import { elf64Boot } from "./Elf64Boot.js"
+import { firmwareImage, writeFirmwareImage } from "./FirmwareTables.js"
+import type { FirmwarePlatform } from "./FirmwarePlatform.js"
 import { EM_X86_64, type ElfImage, type ElfSegment, parseElf } from "./ElfImage.js"
 import {
   CmdlineTooLong, type LoaderError, MemmapTooLong, NoEntry, RamTooSmall,
@@ -26,6 +28,8 @@ export interface LoadKernelOptions {
   readonly cmdline: string
   /** More reserved E820 entries (e.g. PCI ECAM); kernel segments must not overlap them either. */
   readonly extraReserved?: ReadonlyArray<E820Entry>
+  /** The machine the MP and ACPI tables describe; without it no tables are written and rsdp_paddr is 0. */
+  readonly firmware?: FirmwarePlatform
 }
 
 export interface LoadedRange {
@@ -41,6 +45,8 @@ export interface BootPlan {
   /** Keeps apicBase, interruptBitmap, cr2, cr8 from the vCPU's current sregs; sets everything else. */
   readonly applySregs: (current: Sregs) => Sregs
   readonly startInfoAddress: number
+  /** Where the ACPI RSDP was written (also in hvm_start_info.rsdp_paddr), when there are tables. */
+  readonly rsdpAddress?: number
   readonly memmap: ReadonlyArray<E820Entry>
   /** [paddr, paddr + memsz) of every non-empty PT_LOAD segment. */
   readonly loadedRanges: ReadonlyArray<LoadedRange>
@@ -91,8 +97,10 @@ export const loadKernel = (options: LoadKernelOptions): Effect.Effect<BootPlan, 
     const elf = yield* parseElf(path, image)
     const { mode, entry } = yield* chooseMode(path, elf)
 
-    const lowMem = ramSlice(ram, 0, BOOT_DATA_END)
-    if (lowMem === undefined) return yield* new RamTooSmall({ ramSize: ram.size, needed: BOOT_DATA_END })
+    const lowEnd = options.firmware === undefined ? BOOT_DATA_END : BIOS_END
+    const lowMem = ramSlice(ram, 0, lowEnd)
+    if (lowMem === undefined) return yield* new RamTooSmall({ ramSize: ram.size, needed: lowEnd })
+    const firmware = options.firmware === undefined ? undefined : firmwareImage(options.firmware)
     const cmdline = new TextEncoder().encode(options.cmdline)
     if (cmdline.length > CMDLINE_MAX) return yield* new CmdlineTooLong({ length: cmdline.length, max: CMDLINE_MAX })
     const extra = options.extraReserved ?? []
@@ -117,7 +125,8 @@ export const loadKernel = (options: LoadKernelOptions): Effect.Effect<BootPlan, 
     }
     writeCmdline(lowMem, cmdline)
     writeMemmap(lowMem, memmap)
-    writeStartInfo(lowMem, memmap.length)
+    if (firmware !== undefined) writeFirmwareImage(lowMem, firmware)
+    writeStartInfo(lowMem, memmap.length, firmware?.rsdpAddress)
     const cpu: BootCpu = mode === "pvh" ? pvhBoot(lowMem, entry) : elf64Boot(lowMem, entry)
 
     return {
@@ -126,6 +135,7 @@ export const loadKernel = (options: LoadKernelOptions): Effect.Effect<BootPlan, 
       regs: cpu.regs,
       applySregs: cpu.applySregs,
       startInfoAddress: START_INFO_ADDR,
+      ...(firmware === undefined ? {} : { rsdpAddress: firmware.rsdpAddress }),
       memmap,
       loadedRanges: segments.map(({ seg }) => ({ start: seg.paddr, end: seg.paddr + seg.memsz }))
     }

@@ -3,6 +3,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import { LOWMEM_LIMIT } from "../kernel/MemoryLayout.js"
 import { E820_RESERVED } from "../loader/E820.js"
+import { pciPlatform } from "../loader/FirmwarePlatform.js"
 import { ECAM_RANGE } from "../servers/pci/Ecam.js"
 import * as PciSlots from "../servers/pci/PciSlots.js"
 import * as PmServer from "../servers/pm/PmServer.js"
@@ -53,5 +54,6 @@ export const specFromConfig = (config: MachineConfig): MachineSpec<unknown> => (
   boot: config.boot,
   devices: [...legacyDevices(config), ...pciDevices(config)],
   strictBus: config.strictBus,
-  reservedMemory: config.slots.length === 0 ? [] : [{ addr: ECAM_RANGE.base, size: ECAM_RANGE.size, type: E820_RESERVED }]
+  reservedMemory: config.slots.length === 0 ? [] : [{ addr: ECAM_RANGE.base, size: ECAM_RANGE.size, type: E820_RESERVED }],
+  pci: config.slots.length === 0 ? undefined : pciPlatform(config.slots.map((s) => s.slot), config.memoryBytes)
 })
