@@ -23,6 +23,7 @@ struct KickTarget {
   bool live = false;
   bool has_deadline = false;
   Clock::time_point deadline{};
+  uint64_t runs = 0;
 };
 
 // Never destroyed: the watchdog thread waits on these until the process
@@ -34,6 +35,8 @@ std::vector<KickTarget>& table = *new std::vector<KickTarget>;  // index = token
 // JavaScript thread that called run() regains control (timers, messages,
 // interruption) even when the guest never exits.
 std::condition_variable& watchdog_cv = *new std::condition_variable;
+// Signalled on every KVM_RUN entry, for kick_wait_run.
+std::condition_variable& run_cv = *new std::condition_variable;
 bool watchdog_started = false;
 bool watchdog_sleeping_forever = true;
 Clock::time_point watchdog_wake{};
@@ -98,11 +101,11 @@ int kick_register(struct kvm_run* run) {
   std::lock_guard<std::mutex> lock(table_mutex);
   for (size_t i = 0; i < table.size(); i++) {
     if (!table[i].live) {
-      table[i] = KickTarget{run, {}, false, true, false, {}};
+      table[i] = KickTarget{run, {}, false, true, false, {}, 0};
       return static_cast<int>(i);
     }
   }
-  table.push_back(KickTarget{run, {}, false, true, false, {}});
+  table.push_back(KickTarget{run, {}, false, true, false, {}, 0});
   return static_cast<int>(table.size() - 1);
 }
 
@@ -119,6 +122,8 @@ int kick_run(int token, int vcpu_fd, int timeout_ms) {
     KickTarget& t = table[token];
     t.thread = pthread_self();
     t.in_run = true;
+    t.runs++;
+    run_cv.notify_all();
     t.has_deadline = timeout_ms > 0;
     if (t.has_deadline) {
       t.deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
@@ -145,6 +150,22 @@ int kick_run(int token, int vcpu_fd, int timeout_ms) {
     }
   }
   return rc < 0 ? -err : rc;
+}
+
+uint64_t kick_run_count(int token) {
+  std::lock_guard<std::mutex> lock(table_mutex);
+  if (token < 0 || static_cast<size_t>(token) >= table.size() || !table[token].live) return 0;
+  return table[token].runs;
+}
+
+uint64_t kick_wait_run(int token, uint64_t seen, int timeout_ms) {
+  std::unique_lock<std::mutex> lock(table_mutex);
+  auto entered = [&] {
+    return token < 0 || static_cast<size_t>(token) >= table.size() || !table[token].live || table[token].runs != seen;
+  };
+  run_cv.wait_for(lock, std::chrono::milliseconds(timeout_ms), entered);
+  if (token < 0 || static_cast<size_t>(token) >= table.size() || !table[token].live) return seen;
+  return table[token].runs;
 }
 
 int kick(int token) {

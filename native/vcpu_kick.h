@@ -14,4 +14,9 @@ int kick_run(int token, int vcpu_fd, int timeout_ms);
 // Returns 0, or -ESRCH for an unknown token.
 int kick(int token);
 void kick_install_signal();
+// How many times the token's vCPU has entered KVM_RUN (0 for an unknown token).
+uint64_t kick_run_count(int token);
+// Waits until the token's vCPU enters KVM_RUN after `seen` entries, at most
+// timeout_ms; returns the count then (== seen on timeout or unknown token).
+uint64_t kick_wait_run(int token, uint64_t seen, int timeout_ms);
 }  // namespace bhyve

@@ -74,6 +74,13 @@ export interface NativeKvm extends ApThreadsNative {
   readonly packetReaderStart: (fd: number, kickToken: number, onPacket: (frame: Uint8Array | undefined, errno?: number) => void) => number
   /** Stops and joins the reader; -ESRCH for an unknown id. */
   readonly packetReaderStop: (id: number) => number
+  /**
+   * A thread that kicks the vCPU behind `kickToken` out of KVM_RUN whenever
+   * the calling thread's event loop has something ready (native/loop_watch.cc)
+   * -> id or -errno.
+   */
+  readonly loopWatchStart: (kickToken: number) => number
+  readonly loopWatchStop: (id: number) => number
 }
 
 const ADDON = "build/Release/bhyve_kvm.node"

@@ -10,6 +10,7 @@ import * as Kernel from "../kernel/Kernel.js"
 import * as KvmInterruptController from "../kernel/KvmInterruptController.js"
 import * as KvmMsiRoutes from "../kernel/KvmMsiRoutes.js"
 import type { KvmError, KvmUnavailable, NativeAddonMissing } from "../kernel/KvmError.js"
+import { watchEventLoop } from "../kernel/EventLoopWatch.js"
 import { KvmSystem } from "../kernel/KvmSystem.js"
 import type { Vcpu } from "../kernel/Vcpu.js"
 import { Vcpus } from "../kernel/Vcpus.js"
@@ -156,7 +157,9 @@ export const build = <E>(
     if (aps !== undefined) yield* Effect.addFinalizer(() => aps.stop)
     const control: RunControl = new RunControl(vcpus, aps)
     const servers = Context.get(context, DeviceServers)
-    const pendingIo = () => totalPendingIo(servers)
+    // With the loop watched, a completion kicks the BSP itself; otherwise the slice shortens while I/O is in flight.
+    const watched = yield* watchEventLoop(kvm.native, bsp)
+    const pendingIo = watched ? () => 0 : () => totalPendingIo(servers)
     return { context, vcpus, control, run: runVcpu(bsp, bus, events, control, aps, pendingIo) }
   })
 
