@@ -1,8 +1,8 @@
 /* vblk: a virtio-blk (virtio 1.x, modern PCI) driver in miniature, all at
- * CPL3: config mechanism #1 (0xCF8/0xCFC, dword accesses) to find the
- * device and its capabilities, MMIO to BAR 4 (the page tables map 3-4 GiB
- * uncached and user-accessible), one split virtqueue polled in RAM (no
- * interrupts: queue_msix_vector = NO_VECTOR, avail flags NO_INTERRUPT).
+ * CPL3, on the guest kit's driver core (common/virtio-pci.c: config
+ * mechanism #1 to find the device and its capabilities, MMIO to BAR 4):
+ * one split virtqueue polled in RAM (no interrupts: queue_msix_vector =
+ * NO_VECTOR, avail flags NO_INTERRUPT).
  *
  * cmdline: sectors=N [4096]  batch=B [16; requests in flight, at most
  * queue size / 3]  per=P [1; sectors per request, 1-64]  seed=S [1]
@@ -20,66 +20,11 @@
  * problem: virtio error <what>, and power off. */
 #include "guest.h"
 #include "vblk-pattern.h"
+#include "virtio-pci.h"
 
-/* ---- PCI config mechanism #1 ---------------------------------------- */
-
-#define PCI_ADDR 0xcf8
-#define PCI_DATA 0xcfc
-
-static inline void outl(uint16_t port, uint32_t v) { __asm__ volatile("outl %0, %1" :: "a"(v), "Nd"(port)); }
-static inline uint32_t inl(uint16_t port) { uint32_t v; __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port)); return v; }
-
-static uint32_t cfg32(unsigned slot, unsigned reg)
-{
-	outl(PCI_ADDR, 0x80000000u | slot << 11 | (reg & 0xfc));   /* bus 0, function 0 */
-	return inl(PCI_DATA);
-}
-
-static uint8_t cfg8(unsigned slot, unsigned reg) { return (uint8_t)(cfg32(slot, reg) >> (8 * (reg & 3))); }
-static uint16_t cfg16(unsigned slot, unsigned reg) { return (uint16_t)(cfg32(slot, reg) >> (8 * (reg & 2))); }
-
-/* ---- virtio numbers (virtio 1.2) ------------------------------------- */
-
-#define VIRTIO_VENDOR    0x1af4
-#define VIRTIO_BLK_ID    0x1042
-#define CAP_VENDOR       0x09
-#define CFG_COMMON       1
-#define CFG_NOTIFY       2
-#define CFG_ISR          3
-#define CFG_DEVICE       4
-
-#define S_ACKNOWLEDGE    0x01
-#define S_DRIVER         0x02
-#define S_DRIVER_OK      0x04
-#define S_FEATURES_OK    0x08
-#define S_NEEDS_RESET    0x40
-#define S_FAILED         0x80
+/* ---- virtio-blk numbers (virtio 1.2, 5.2) ---------------------------- */
 
 #define F_BLK_FLUSH      (1ULL << 9)
-#define F_VERSION_1      (1ULL << 32)
-
-/* struct virtio_pci_common_cfg offsets */
-#define C_DFSELECT       0x00
-#define C_DF             0x04
-#define C_GFSELECT       0x08
-#define C_GF             0x0c
-#define C_NUM_QUEUES     0x12
-#define C_STATUS         0x14
-#define C_GENERATION     0x15
-#define C_Q_SELECT       0x16
-#define C_Q_SIZE         0x18
-#define C_Q_MSIX         0x1a
-#define C_Q_ENABLE       0x1c
-#define C_Q_NOTIFY_OFF   0x1e
-#define C_Q_DESC         0x20
-#define C_Q_DRIVER       0x28
-#define C_Q_DEVICE       0x30
-
-#define NO_VECTOR        0xffff
-#define DESC_NEXT        1
-#define DESC_WRITE       2
-#define AVAIL_NO_INTR    1
-#define USED_NO_NOTIFY   1
 
 #define T_IN             0
 #define T_OUT            1
@@ -89,10 +34,7 @@ static uint16_t cfg16(unsigned slot, unsigned reg) { return (uint16_t)(cfg32(slo
 /* ---- guest RAM used by the driver (at 16 MiB, page aligned) ---------- */
 
 #define QMAX       64
-#define QBASE      0x1000000ULL
-#define DESC_AT    (QBASE + 0x0000)   /* QMAX * 16 */
-#define AVAIL_AT   (QBASE + 0x1000)   /* 6 + 2 * QMAX */
-#define USED_AT    (QBASE + 0x2000)   /* 6 + 8 * QMAX */
+#define QBASE      0x1000000ULL       /* the queue's rings: VQ_BYTES */
 #define HDR_AT     (QBASE + 0x3000)   /* 16 bytes per slot */
 #define STATUS_AT  (QBASE + 0x4000)   /* 1 byte per slot */
 #define ID_AT      (QBASE + 0x5000)   /* GET_ID's 20 bytes */
@@ -100,198 +42,35 @@ static uint16_t cfg16(unsigned slot, unsigned reg) { return (uint16_t)(cfg32(slo
 #define PER_MAX    64
 #define SLOTS_MAX  (QMAX / 3)
 
-struct vq_desc { uint64_t addr; uint32_t len; uint16_t flags, next; };
-struct vq_avail { uint16_t flags, idx, ring[QMAX]; };
-struct vq_used_elem { uint32_t id, len; };
-struct vq_used { uint16_t flags, idx; struct vq_used_elem ring[QMAX]; };
 struct blk_hdr { uint32_t type, reserved; uint64_t sector; };
 
-static volatile struct vq_desc *const desc = (volatile void *)DESC_AT;
-static volatile struct vq_avail *const avail = (volatile void *)AVAIL_AT;
-static volatile struct vq_used *const used = (volatile void *)USED_AT;
 static volatile struct blk_hdr *const hdrs = (volatile void *)HDR_AT;
 static volatile uint8_t *const statuses = (volatile void *)STATUS_AT;
 
-#define barrier() __asm__ volatile("" ::: "memory")
-#define mb() __asm__ volatile("lock; addl $0, (%%rsp)" ::: "memory", "cc")
-
 /* ---- device state ----------------------------------------------------- */
 
-static uint64_t common, notify_base, isr, devcfg;   /* MMIO addresses */
-static uint32_t notify_mult;
-static uint16_t qsize, notify_off, avail_idx, last_used;
-static uint64_t features;
-
-static inline uint8_t mr8(uint64_t a) { return *(volatile uint8_t *)a; }
-static inline uint16_t mr16(uint64_t a) { return *(volatile uint16_t *)a; }
-static inline uint32_t mr32(uint64_t a) { return *(volatile uint32_t *)a; }
-static inline void mw8(uint64_t a, uint8_t v) { *(volatile uint8_t *)a = v; }
-static inline void mw16(uint64_t a, uint16_t v) { *(volatile uint16_t *)a = v; }
-static inline void mw32(uint64_t a, uint32_t v) { *(volatile uint32_t *)a = v; }
-
-static int fail(const char *what)
-{
-	puts_serial("virtio error ");
-	puts_serial(what);
-	putc_serial('\n');
-	return -1;
-}
-
-/* "virtio error <what> <n>" */
-static int fail_n(const char *what, uint64_t n)
-{
-	puts_serial("virtio error ");
-	puts_serial(what);
-	putc_serial(' ');
-	put_dec(n);
-	putc_serial('\n');
-	return -1;
-}
-
-/* ---- discovery -------------------------------------------------------- */
-
-static int found_slot = -1;
-
-/* The MMIO address of BAR `bar` (+ offset), or 0 with the error printed. */
-static uint64_t bar_address(unsigned slot, unsigned bar, uint32_t offset, uint32_t length)
-{
-	if (bar > 5)
-		return fail_n("capability names bar", bar), 0;
-	uint32_t lo = cfg32(slot, 0x10 + 4 * bar);
-	if (lo & 1)
-		return fail_n("I/O space bar", bar), 0;
-	uint64_t a = lo & ~0xfULL;
-	if ((lo & 6) == 4) {
-		if (bar == 5)
-			return fail_n("64-bit bar without upper half", bar), 0;
-		a |= (uint64_t)cfg32(slot, 0x10 + 4 * (bar + 1)) << 32;
-	}
-	if (!(cfg16(slot, 0x04) & 2))
-		return fail("memory decoding off"), 0;
-	if (a == 0)
-		return fail_n("unassigned bar", bar), 0;
-	if (a + offset + length > 0x100000000ULL || a < 0xc0000000ULL)
-		return fail_n("bar outside the 3-4 GiB hole", bar), 0;
-	return a + offset;
-}
-
-static int find_device(void)
-{
-	for (unsigned s = 0; s < 32; s++) {
-		uint32_t id = cfg32(s, 0);
-		if ((id & 0xffff) == VIRTIO_VENDOR && id >> 16 == VIRTIO_BLK_ID) {
-			found_slot = (int)s;
-			break;
-		}
-	}
-	if (found_slot < 0)
-		return fail("no virtio-blk (1af4:1042) on bus 0");
-	unsigned slot = (unsigned)found_slot;
-	if (!(cfg16(slot, 0x06) & 0x10))
-		return fail("no capability list");
-	unsigned at = cfg8(slot, 0x34) & 0xfc;
-	for (int n = 0; at && n < 48; n++, at = cfg8(slot, at + 1) & 0xfc) {
-		if (at < 0x40)
-			return fail_n("capability pointer", at);
-		if (cfg8(slot, at) != CAP_VENDOR)
-			continue;
-		uint8_t type = cfg8(slot, at + 3), bar = cfg8(slot, at + 4);
-		uint32_t offset = cfg32(slot, at + 8), length = cfg32(slot, at + 12);
-		uint64_t *where = type == CFG_COMMON ? &common : type == CFG_NOTIFY ? &notify_base :
-			type == CFG_ISR ? &isr : type == CFG_DEVICE ? &devcfg : 0;
-		if (!where || *where)   /* other types (PCI_CFG); only the first of each */
-			continue;
-		if (type == CFG_COMMON && length < 0x38)
-			return fail_n("common config length", length);
-		if (type == CFG_DEVICE && length < 8)
-			return fail_n("device config length", length);
-		if (type == CFG_NOTIFY) {
-			if (cfg8(slot, at + 2) < 20)
-				return fail("notify capability too short");
-			notify_mult = cfg32(slot, at + 16);
-		}
-		if (!(*where = bar_address(slot, bar, offset, length)))
-			return -1;
-	}
-	if (!common) return fail("no common config capability");
-	if (!notify_base) return fail("no notify capability");
-	if (!isr) return fail("no ISR capability");
-	if (!devcfg) return fail("no device config capability");
-	return 0;
-}
-
-/* ---- initialization (virtio 1.2, 3.1.1) ------------------------------- */
+static struct vdev dev;
+static struct vq rq;   /* the request queue */
 
 static uint64_t capacity(void)
 {
 	uint8_t g;
 	uint64_t c;
 	do {
-		g = mr8(common + C_GENERATION);
-		c = mr32(devcfg) | (uint64_t)mr32(devcfg + 4) << 32;
-	} while (g != mr8(common + C_GENERATION));
+		g = vio_generation(&dev);
+		c = vio_cfg32(&dev, 0) | (uint64_t)vio_cfg32(&dev, 4) << 32;
+	} while (g != vio_generation(&dev));
 	return c;
 }
 
+/* virtio 1.2, 3.1.1, polled: queue_msix_vector = NO_VECTOR, avail flags NO_INTERRUPT. */
 static int init_device(void)
 {
-	mw8(common + C_STATUS, 0);
-	if (mr8(common + C_STATUS) != 0)
-		return fail("reset did not clear the status");
-	mw8(common + C_STATUS, S_ACKNOWLEDGE);
-	mw8(common + C_STATUS, S_ACKNOWLEDGE | S_DRIVER);
-
-	mw32(common + C_DFSELECT, 0);
-	uint64_t offered = mr32(common + C_DF);
-	mw32(common + C_DFSELECT, 1);
-	offered |= (uint64_t)mr32(common + C_DF) << 32;
-	if (!(offered & F_VERSION_1))
-		return fail("device does not offer VIRTIO_F_VERSION_1");
-	features = F_VERSION_1 | (offered & F_BLK_FLUSH);
-	mw32(common + C_GFSELECT, 0);
-	mw32(common + C_GF, (uint32_t)features);
-	mw32(common + C_GFSELECT, 1);
-	mw32(common + C_GF, (uint32_t)(features >> 32));
-	mw8(common + C_STATUS, S_ACKNOWLEDGE | S_DRIVER | S_FEATURES_OK);
-	if (!(mr8(common + C_STATUS) & S_FEATURES_OK))
-		return fail("FEATURES_OK did not stick");
-
-	if (mr16(common + C_NUM_QUEUES) < 1)
-		return fail("no queues");
-	mw16(common + C_Q_SELECT, 0);
-	uint16_t max = mr16(common + C_Q_SIZE);
-	if (max == 0)
-		return fail("queue 0 is not available");
-	qsize = QMAX;
-	while (qsize > max)
-		qsize >>= 1;   /* a power of two no larger than the device's */
-	mw16(common + C_Q_SIZE, qsize);
-	if (mr16(common + C_Q_SIZE) != qsize)
-		return fail_n("queue size refused", qsize);
-
-	for (uint64_t a = QBASE; a < DATA_AT; a += 8)
-		*(volatile uint64_t *)a = 0;
-	avail->flags = AVAIL_NO_INTR;   /* we poll */
-	avail_idx = last_used = 0;
-	mw32(common + C_Q_DESC, (uint32_t)DESC_AT);
-	mw32(common + C_Q_DESC + 4, (uint32_t)(DESC_AT >> 32));
-	mw32(common + C_Q_DRIVER, (uint32_t)AVAIL_AT);
-	mw32(common + C_Q_DRIVER + 4, (uint32_t)(AVAIL_AT >> 32));
-	mw32(common + C_Q_DEVICE, (uint32_t)USED_AT);
-	mw32(common + C_Q_DEVICE + 4, (uint32_t)(USED_AT >> 32));
-	mw16(common + C_Q_MSIX, NO_VECTOR);
-	if (mr16(common + C_Q_MSIX) != NO_VECTOR)
-		return fail("queue_msix_vector is not NO_VECTOR");
-	notify_off = mr16(common + C_Q_NOTIFY_OFF);
-	mw16(common + C_Q_ENABLE, 1);
-	if (mr16(common + C_Q_ENABLE) != 1)
-		return fail("queue_enable did not stick");
-
-	mw8(common + C_STATUS, S_ACKNOWLEDGE | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
-	uint8_t st = mr8(common + C_STATUS);
-	if (st & (S_NEEDS_RESET | S_FAILED) || !(st & S_DRIVER_OK))
-		return fail_n("status after DRIVER_OK", st);
-	return 0;
+	if (vio_negotiate(&dev, F_BLK_FLUSH))
+		return -1;
+	if (vq_setup(&dev, &rq, 0, QMAX, QBASE, NO_VECTOR, 1))
+		return -1;
+	return vio_driver_ok(&dev);
 }
 
 /* ---- requests ----------------------------------------------------------- */
@@ -315,32 +94,14 @@ static void submit(unsigned s, uint32_t type, uint64_t sector, uint64_t data, ui
 	hdrs[s].reserved = 0;
 	hdrs[s].sector = sector;
 	statuses[s] = 0xff;
-	desc[d].addr = HDR_AT + 16 * s;
-	desc[d].len = 16;
-	desc[d].flags = DESC_NEXT;
-	desc[d].next = (uint16_t)(bytes ? d + 1 : d + 2);
-	if (bytes) {
-		desc[d + 1].addr = data;
-		desc[d + 1].len = bytes;
-		desc[d + 1].flags = DESC_NEXT | (type == T_OUT ? 0 : DESC_WRITE);
-		desc[d + 1].next = (uint16_t)(d + 2);
-	}
-	desc[d + 2].addr = STATUS_AT + s;
-	desc[d + 2].len = 1;
-	desc[d + 2].flags = DESC_WRITE;
-	desc[d + 2].next = 0;
-	avail->ring[avail_idx % qsize] = (uint16_t)d;
-	avail_idx++;
+	vq_set_desc(&rq, (uint16_t)d, HDR_AT + 16 * s, 16, DESC_NEXT, (uint16_t)(bytes ? d + 1 : d + 2));
+	if (bytes)
+		vq_set_desc(&rq, (uint16_t)(d + 1), data, bytes, DESC_NEXT | (type == T_OUT ? 0 : DESC_WRITE), (uint16_t)(d + 2));
+	vq_set_desc(&rq, (uint16_t)(d + 2), STATUS_AT + s, 1, DESC_WRITE, 0);
+	vq_add(&rq, (uint16_t)d);
 }
 
-static void kick(void)
-{
-	barrier();                 /* ring entries and descriptors before the index */
-	avail->idx = avail_idx;
-	mb();                      /* the index before reading used->flags */
-	if (!(used->flags & USED_NO_NOTIFY))
-		mw16(notify_base + (uint64_t)notify_off * notify_mult, 0);
-}
+static void kick(void) { vq_kick(&rq); }
 
 /* Per slot: in flight, completed (not yet retired), used length. */
 static uint8_t busy[SLOTS_MAX], done[SLOTS_MAX];
@@ -349,14 +110,14 @@ static uint32_t used_len[SLOTS_MAX];
 /* Waits for at least one used element and marks its slots done. */
 static int reap(uint32_t type, uint64_t sector)
 {
-	for (uint32_t checks = 0; used->idx == last_used;) {
-		for (uint32_t i = 0; i < SPINS && used->idx == last_used; i++)
+	for (uint32_t checks = 0; !vq_used_pending(&rq);) {
+		for (uint32_t i = 0; i < SPINS && !vq_used_pending(&rq); i++)
 			__asm__ volatile("pause");
-		if (used->idx != last_used)
+		if (vq_used_pending(&rq))
 			break;
-		uint8_t st = mr8(common + C_STATUS);
+		uint8_t st = vio_status(&dev);
 		if (st & (S_NEEDS_RESET | S_FAILED))
-			return fail_n("device needs reset, status", st);
+			return vio_fail_n("device needs reset, status", st);
 		if (++checks == TIMEOUT_CHECKS) {
 			puts_serial("virtio error timeout ");
 			puts_serial(op_name(type));
@@ -367,15 +128,17 @@ static int reap(uint32_t type, uint64_t sector)
 		}
 	}
 	barrier();
-	uint16_t now = used->idx;
-	if ((uint16_t)(now - last_used) > qsize)
-		return fail_n("used idx ran ahead", now);
-	for (; last_used != now; last_used++) {
-		uint32_t id = used->ring[last_used % qsize].id, s = id / 3;
+	uint16_t now = rq.used->idx;
+	if ((uint16_t)(now - rq.last_used) > rq.size)
+		return vio_fail_n("used idx ran ahead", now);
+	while (rq.last_used != now) {
+		uint32_t id, len;
+		vq_pop(&rq, &id, &len);
+		uint32_t s = id / 3;
 		if (id % 3 || s >= SLOTS_MAX || !busy[s] || done[s])
-			return fail_n("used ring returned id", id);
+			return vio_fail_n("used ring returned id", id);
 		done[s] = 1;
-		used_len[s] = used->ring[last_used % qsize].len;
+		used_len[s] = len;
 	}
 	return 0;
 }
@@ -520,16 +283,16 @@ int main(void)
 		return 0;
 	}
 
-	if (find_device() || init_device())
+	if (vio_find(&dev, VIRTIO_ID_BLK, "virtio-blk", 8) || init_device())
 		return 0;
 	uint64_t cap = capacity();
 	puts_serial("virtio-blk at 0:");
-	put_dec((uint64_t)found_slot);
+	put_dec((uint64_t)dev.slot);
 	puts_serial(".0 capacity ");
 	put_dec(cap);
 	putc_serial('\n');
 	if (batch < 1) batch = 1;
-	if (batch > qsize / 3) batch = qsize / 3;
+	if (batch > rq.size / 3) batch = rq.size / 3;
 	if (n > cap) {
 		puts_serial("virtio error sectors ");
 		put_dec(n);
@@ -553,7 +316,7 @@ int main(void)
 	if (wr) {
 		if (run_io(T_OUT, n, (unsigned)batch, (unsigned)per, seed, &h))
 			return 0;
-		if (features & F_BLK_FLUSH) {
+		if (dev.features & F_BLK_FLUSH) {
 			if (single(T_FLUSH, 0, 0))
 				return 0;
 			puts_serial("flush ok\n");

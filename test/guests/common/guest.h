@@ -21,6 +21,13 @@ uint64_t cmdline_u64(const char *key, uint64_t dflt);
 /* kinit.c: incremented by the IRQ0 (vector 0x20) handler at CPL0 */
 extern volatile uint64_t ticks;
 
+/* kinit.c: interrupts counted per vector 0x30-0x3F by their CPL0 handlers
+ * (vectors.S), once lapic.c installed them. */
+extern volatile uint64_t lapic_irqs[16];
+/* kinit.c: IDT gate `vec` -> handler (present 64-bit interrupt gate). The
+ * IDT is in user-accessible RAM: callable at CPL3. */
+void set_gate(int vec, void *handler, int dpl);
+
 /* Run fn at CPL0 (through the DPL3 int3 gate, see vectors.S). CPL0 is emulated on
  * this host: keep fn tiny, integer-only. */
 void kcall(void (*fn)(void));

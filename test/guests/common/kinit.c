@@ -22,9 +22,13 @@ extern void *const exc_table[32];
 extern char irq0_entry[], irq_other_entry[], kcall_entry[];
 
 volatile uint64_t ticks;
-static struct idt_gate idt[0x30];   /* exceptions, then the 16 PIC vectors */
+volatile uint64_t lapic_irqs[16];
+/* exceptions, the 16 PIC vectors, then 0x30-0x3F for MSI/MSI-X: lapic.c
+ * fills those from CPL3 (the IDT is in user-accessible RAM) only in the
+ * guests that use them, so the others' CPL0 set-up stays as short. */
+static struct idt_gate idt[0x40];
 
-static void set_gate(int vec, void *handler, int dpl)
+void set_gate(int vec, void *handler, int dpl)
 {
 	uint64_t a = (uint64_t)handler;
 	idt[vec].off0 = (uint16_t)a;

@@ -96,4 +96,33 @@ kcall_entry:
 	addq $8, %rsp
 	iretq
 
+/* Vectors 0x30-0x3F (installed by lapic.c): MSI/MSI-X and the LAPIC's
+ * spurious vector. Count the interrupt in lapic_irqs[vector - 0x30] and
+ * write the LAPIC's EOI register (at 0xFEE000B0, mapped uncached); an EOI
+ * with nothing in service (the spurious vector) is harmless. Eight
+ * instructions at CPL0. */
+.macro LAPIC_IRQ n
+lapic_irq\n:
+	pushq %rax
+	movl $\n, %eax
+	jmp lapic_irq_common
+.endm
+	.irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
+	LAPIC_IRQ \n
+	.endr
+lapic_irq_common:
+	incq lapic_irqs(,%rax,8)
+	movl $0xfee000b0, %eax
+	movl $0, (%rax)
+	popq %rax
+	iretq
+
+	.section .rodata
+	.globl lapic_irq_table
+	.balign 8
+lapic_irq_table:
+	.irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
+	.quad lapic_irq\n
+	.endr
+
 	.section .note.GNU-stack, "", @progbits
