@@ -41,9 +41,13 @@ const runSlice = (
   pendingIo: () => number
 ): SliceOutcome => {
   const started = performance.now()
-  let limit = pendingIo() > 0 ? IO_SLICE_MS : SLICE_MS
-  for (let n = 1; ; n++) {
-    const exit = vcpu.run(limit)
+  let now = started
+  // The slice ends at a fixed time, however the guest's exits fall: each
+  // KVM_RUN gets only what is left of it (a guest exiting every few ms
+  // must not stretch the slice by a watchdog restarted at every entry).
+  let deadline = started + (pendingIo() > 0 ? IO_SLICE_MS : SLICE_MS)
+  for (;;) {
+    const exit = vcpu.run(Math.max(1, Math.ceil(deadline - now)))
     switch (exit._tag) {
       case "PioExit":
         try {
@@ -59,7 +63,7 @@ const runSlice = (
           return new VcpuFailure({ vcpu: vcpu.id, reason: `device at MMIO ${hex(exit.address)} failed: ${String(e)}` })
         }
         // A queue notification (an MMIO write) may just have started host I/O.
-        if (limit === SLICE_MS && pendingIo() > 0) limit = IO_SLICE_MS
+        if (pendingIo() > 0) deadline = Math.min(deadline, started + IO_SLICE_MS)
         break
       case "Interrupted": {
         // AP threads kick this vCPU when they have an exit waiting: looked
@@ -67,7 +71,6 @@ const runSlice = (
         const ap = aps === undefined ? undefined : aps.service()
         if (ap === undefined) return "kicked"
         if (ap !== "handled") return ap
-        if (performance.now() - started > SLICE_MS) return "yield"
         break
       }
       default:
@@ -76,7 +79,8 @@ const runSlice = (
     const request = events.pending()
     if (request !== undefined) return requestedStop(request)
     if (bus.fault !== undefined) return new VcpuFailure({ vcpu: vcpu.id, reason: bus.fault.message })
-    if ((limit === IO_SLICE_MS || (n & 255) === 0) && performance.now() - started > limit) return "yield"
+    now = performance.now()
+    if (now > deadline) return "yield"
   }
 }
 

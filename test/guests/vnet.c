@@ -132,10 +132,9 @@ static int send_frame(const uint8_t *dst, uint8_t kind, uint32_t seq)
 
 /* Waits for a used receive buffer until PM-timer ms `deadline` (0: none):
  * 1 when one is there, 0 at the deadline, -1 when the device broke. Every
- * round (~40 us of `pause`) reads the PM timer unless exits=0: a guest that
- * spins without exits was seen to hold the VMM's vCPU thread (and so the
- * event loop carrying the UDP backend) for seconds at a time here, with
- * the exits a round trip takes ~60 ms (see README). */
+ * round (~40 us of `pause`) reads the PM timer unless exits=0, which polls
+ * with almost no exits (a device status read every few ms): the case that
+ * once let the VMM's time slice stretch to seconds (fixed in VcpuLoop). */
 static int wait_rx(uint64_t deadline)
 {
 	for (uint32_t round = 0;; round++) {

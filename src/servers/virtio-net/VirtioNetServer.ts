@@ -21,13 +21,13 @@ export const VIRTIO_NET_CLASS = 0x02_00_00
 const openBackend = (config: NetBackendConfig) =>
   Effect.gen(function* () {
     if (config._tag === "none") return none()
-    if (config._tag === "udp") return yield* udp(config.localPort, config.peerPort)
     const native = yield* Effect.mapError(
       loadNativeKvm,
       (e) => new NetBackendError({ backend: formatNetBackend(config), reason: e.message })
     )
     const kickToken = Option.match(yield* Effect.serviceOption(MachineWake), { onNone: () => NO_KICK, onSome: (w) => w.kickToken })
     const { report } = yield* PciBus
+    if (config._tag === "udp") return yield* udp(config.localPort, config.peerPort, () => void native.kick(kickToken))
     if (config._tag === "tap") return yield* tap({ native, name: config.name, kickToken, report })
     return yield* unixDatagram({ native, localPath: config.localPath, peerPath: config.peerPath, kickToken, report })
   })
