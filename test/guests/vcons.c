@@ -64,6 +64,17 @@ static int transmit(const char *s, uint32_t n)
 	return id == 0 ? 0 : vio_fail_n("transmitq used ring returned id", id);
 }
 
+/* Sends the guest's line and says so on COM1. */
+static int send_text(const char *s, uint32_t n)
+{
+	if (transmit(s, n))
+		return -1;
+	puts_serial("console tx ");
+	puts_serial(s);
+	putc_serial('\n');
+	return 0;
+}
+
 static void post_rx(uint16_t i)
 {
 	vq_set_desc(&rxq, i, RXBUF_AT + (uint64_t)i * RXLEN, RXLEN, DESC_WRITE, 0);
@@ -98,11 +109,8 @@ int main(void)
 	uint32_t ln = 0;
 	for (uint64_t lines = 0; !sent || lines < echo;) {
 		if (!sent && !wait) {
-			if (transmit(text, tn))
+			if (send_text(text, tn))
 				return 0;
-			puts_serial("console tx ");
-			puts_serial(text);
-			putc_serial('\n');
 			sent = 1;
 			continue;
 		}
@@ -116,11 +124,8 @@ int main(void)
 		}
 		if (!sent) {   /* wait=1: the first input is here, someone listens */
 			wait = 0;
-			if (transmit(text, tn))
+			if (send_text(text, tn))
 				return 0;
-			puts_serial("console tx ");
-			puts_serial(text);
-			putc_serial('\n');
 			sent = 1;
 		}
 		const volatile char *b = (const volatile char *)(RXBUF_AT + (uint64_t)id * RXLEN);

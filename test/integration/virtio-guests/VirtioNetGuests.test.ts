@@ -92,8 +92,8 @@ describe.skipIf(!hasKvm)("vnet.elf: two guests with their own virtio-net driver 
   for (const role of ["pong", "ping"] as const) {
     it(`the ${role === "pong" ? "ponger" : "pinger"} suspended mid-exchange and restored with bhyve -r: every seq completes`, async () => {
       const dir = mkdtempSync(join(tmpdir(), `bhyve-vnet-${role}-`))
-      // gap: 30 ms between seqs, so the exchange is still going when the suspend lands.
-      const { ping, pong } = await startPair(dir, "gap=30 timeout=200 tries=300")
+      // gap: 150 ms between seqs, so the exchange (about 3 s) is still going when the suspend lands (bhyvectl alone takes ~0.5 s to start).
+      const { ping, pong } = await startPair(dir, "gap=150 timeout=200 tries=300")
       const vms: Array<RunningBhyve> = [ping, pong]
       try {
         await waitFor("the first echoes", () => ping.stdout().includes("ping 5 ok\n"), 60_000)
