@@ -1,6 +1,6 @@
 // Host file descriptors Node cannot make itself: eventfds (irqfd), AF_UNIX
-// datagram sockets (virtio-net's unix backend) and plain write(2) of one
-// packet. Thin wrappers: every policy (paths, stale sockets, drops) lives in
+// datagram sockets (virtio-net's unix backend), plain write(2) of one
+// packet, and lseek(SEEK_DATA) to find a sparse file's holes. Thin wrappers: every policy (paths, stale sockets, drops) lives in
 // TypeScript. Failures come back as -errno, never as throws.
 #include <napi.h>
 
@@ -83,6 +83,14 @@ Napi::Value PacketWrite(const Napi::CallbackInfo& info) {
   if (!ValidArgs(info, 2)) return Napi::Number::New(info.Env(), -EINVAL);
   Napi::Uint8Array bytes = info[1].As<Napi::Uint8Array>();
   return Result(info.Env(), write(info[0].As<Napi::Number>().Int32Value(), bytes.Data(), bytes.ByteLength()));
+}
+
+// seekData(fd, offset) -> the first offset >= `offset` holding data, or -errno
+// (-ENXIO: only a hole, or nothing, from there to the end of the file).
+Napi::Value SeekData(const Napi::CallbackInfo& info) {
+  if (!ValidArgs(info, 2)) return Napi::Number::New(info.Env(), -EINVAL);
+  off_t at = lseek(info[0].As<Napi::Number>().Int32Value(), static_cast<off_t>(info[1].As<Napi::Number>().Int64Value()), SEEK_DATA);
+  return Napi::Number::New(info.Env(), at < 0 ? -errno : static_cast<double>(at));
 }
 
 }  // namespace bhyve

@@ -25,6 +25,7 @@ Napi::Value UnixBind(const Napi::CallbackInfo& info);
 Napi::Value UnixConnect(const Napi::CallbackInfo& info);
 Napi::Value UnixSendTo(const Napi::CallbackInfo& info);
 Napi::Value PacketWrite(const Napi::CallbackInfo& info);
+Napi::Value SeekData(const Napi::CallbackInfo& info);
 // native/loop_watch.cc
 Napi::Value LoopWatchStart(const Napi::CallbackInfo& info);
 Napi::Value LoopWatchStop(const Napi::CallbackInfo& info);
@@ -194,6 +195,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("unixConnect", Napi::Function::New(env, bhyve::UnixConnect));
   exports.Set("unixSendTo", Napi::Function::New(env, bhyve::UnixSendTo));
   exports.Set("packetWrite", Napi::Function::New(env, bhyve::PacketWrite));
+  exports.Set("seekData", Napi::Function::New(env, bhyve::SeekData));
   exports.Set("loopWatchStart", Napi::Function::New(env, bhyve::LoopWatchStart));
   exports.Set("loopWatchStop", Napi::Function::New(env, bhyve::LoopWatchStop));
   exports.Set("packetReaderStart", Napi::Function::New(env, bhyve::PacketReaderStart));

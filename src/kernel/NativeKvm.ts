@@ -63,6 +63,8 @@ export interface NativeKvm extends ApThreadsNative {
   readonly unixConnect: (fd: number, path: string) => number
   /** One datagram to the socket bound at `path`; bytes sent or -errno (-EAGAIN: the peer's queue is full). */
   readonly unixSendTo: (fd: number, path: string, bytes: Uint8Array) => number
+  /** lseek(fd, offset, SEEK_DATA): the next offset with data, or -errno (-ENXIO: a hole to the end). */
+  readonly seekData: (fd: number, offset: number) => number
   /** write(2) of one frame (a tap fd). */
   readonly packetWrite: (fd: number, bytes: Uint8Array) => number
   /**

@@ -12,7 +12,8 @@ import { ChecksumMismatch, RamFileMismatch, type SnapshotReadError, SnapshotIoEr
  * views themselves, no intermediate copy. Zero blocks are not written (the
  * target is fresh anonymous memory, already zero, and touching it would
  * allocate it); with verify "all" they are still read, into a small scratch
- * buffer, and must be zero.
+ * buffer, and must be zero, unless the file has a hole there (SEEK_DATA),
+ * which reads as zeros by definition.
  */
 
 export type Verify = "all" | "state"
@@ -105,6 +106,9 @@ export const restoreRam = (
               zeroBlocks++
               if (!targetIsZero) target.fill(0, start, start + length)
               if (!verify) continue
+              // A hole in the sparse file is zero by definition: nothing to read. (Failing to ask just means reading.)
+              const data = yield* Effect.orElseSucceed(fs.nextData(file, at), () => at)
+              if (data === undefined || data >= at + length) continue
               for (let done = 0; done < length; done += scratch.length) {
                 const part = scratch.subarray(0, Math.min(scratch.length, length - done))
                 const got = yield* readFully(fs, file, part, at + done)

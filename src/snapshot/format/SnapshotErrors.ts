@@ -18,6 +18,7 @@ export type WriteStep =
   | "rename"
   | "read"
   | "fstat"
+  | "seek"
   | "readdir"
   | "unlink"
 

@@ -10,7 +10,7 @@ import type * as Effect from "effect/Effect"
  * straight from guest RAM views avoid copying.
  */
 
-export type FsOp = "open" | "close" | "read" | "write" | "fsync" | "ftruncate" | "fstat" | "rename" | "unlink" | "readdir"
+export type FsOp = "open" | "close" | "read" | "write" | "fsync" | "ftruncate" | "fstat" | "seek" | "rename" | "unlink" | "readdir"
 
 /**
  * How a file is opened; each mode is one fixed set of flags so callers cannot
@@ -57,6 +57,12 @@ export interface SnapshotFsService {
   readonly fsync: (file: FileHandle) => Effect.Effect<void, SnapshotFsError>
   readonly ftruncate: (file: FileHandle, length: number) => Effect.Effect<void, SnapshotFsError>
   readonly fstat: (file: FileHandle) => Effect.Effect<FileStat, SnapshotFsError>
+  /**
+   * lseek(SEEK_DATA): the first offset at or after `position` that holds
+   * data, or undefined when only a hole follows. Lets a reader skip a
+   * sparse file's holes, which read as zeros without reading them.
+   */
+  readonly nextData: (file: FileHandle, position: number) => Effect.Effect<number | undefined, SnapshotFsError>
   /** rename(2): atomic, and replaces a symlink at `to` rather than writing through it. */
   readonly rename: (from: string, to: string) => Effect.Effect<void, SnapshotFsError>
   readonly unlink: (path: string) => Effect.Effect<void, SnapshotFsError>

@@ -64,6 +64,7 @@ export const make = (plan: FaultPlan, inner: SnapshotFsService = SnapshotFsLive.
     fsync: (f) => guard("fsync", f.path, () => inner.fsync(f)),
     ftruncate: (f, length) => guard("ftruncate", f.path, () => inner.ftruncate(f, length)),
     fstat: (f) => guard("fstat", f.path, () => inner.fstat(f)),
+    nextData: (f, position) => guard("seek", f.path, () => inner.nextData(f, position)),
     rename: (from, to) => guard("rename", from, () => inner.rename(from, to)),
     unlink: (path) => guard("unlink", path, () => inner.unlink(path)),
     readdir: (path) => guard("readdir", path, () => inner.readdir(path))

@@ -1,6 +1,9 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as fs from "node:fs"
+import { errnoName } from "../../kernel/KvmError.js"
+import { loadNativeKvm, type NativeKvm } from "../../kernel/NativeKvm.js"
 import { type FileHandle, type FsOp, type OpenMode, SnapshotFs, SnapshotFsError, type SnapshotFsService } from "./SnapshotFs.js"
 
 const { O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_WRONLY } = fs.constants
@@ -19,8 +22,14 @@ const codeOf = (e: unknown): string => {
 const call = <A>(op: FsOp, path: string, f: () => A): Effect.Effect<A, SnapshotFsError> =>
   Effect.try({ try: f, catch: (e) => new SnapshotFsError({ op, path, code: codeOf(e) }) })
 
-/** The real thing: synchronous node:fs calls (the guest is paused; these are the fastest path). */
-export const make = (): SnapshotFsService => ({
+const ENXIO = "ENXIO"
+
+/**
+ * The real thing: synchronous node:fs calls (the guest is paused; these are
+ * the fastest path). SEEK_DATA needs the native addon; without it every
+ * offset counts as data (holes are then read, which is only slower).
+ */
+export const make = (native?: Pick<NativeKvm, "seekData">): SnapshotFsService => ({
   open: (path, mode) => call("open", path, (): FileHandle => ({ fd: fs.openSync(path, flags[mode], 0o600), path })),
   close: (f) => call("close", f.path, () => fs.closeSync(f.fd)),
   read: (f, buffer, position) => call("read", f.path, () => fs.readSync(f.fd, buffer, 0, buffer.length, position)),
@@ -32,9 +41,20 @@ export const make = (): SnapshotFsService => ({
       const s = fs.fstatSync(f.fd)
       return { size: s.size, blocks: s.blocks, mode: s.mode, isFile: s.isFile() }
     }),
+  nextData: (f, position) =>
+    Effect.suspend(() => {
+      if (native === undefined) return Effect.succeed(position)
+      const at = native.seekData(f.fd, position)
+      if (at >= 0) return Effect.succeed(at)
+      const code = errnoName(-at)
+      return code === ENXIO ? Effect.succeed(undefined) : Effect.fail(new SnapshotFsError({ op: "seek", path: f.path, code }))
+    }),
   rename: (from, to) => call("rename", from, () => fs.renameSync(from, to)),
   unlink: (path) => call("unlink", path, () => fs.unlinkSync(path)),
   readdir: (path) => call("readdir", path, () => fs.readdirSync(path))
 })
 
-export const layer: Layer.Layer<SnapshotFs> = Layer.sync(SnapshotFs, make)
+export const layer: Layer.Layer<SnapshotFs> = Layer.effect(
+  SnapshotFs,
+  Effect.map(Effect.option(loadNativeKvm), (native) => make(Option.getOrUndefined(native)))
+)

@@ -3,6 +3,9 @@ import * as Effect from "effect/Effect"
 import { lstatSync, readdirSync, statSync } from "node:fs"
 import * as path from "node:path"
 import type { GuestRam } from "../../../src/kernel/MemoryLayout.js"
+import { loadNativeKvm } from "../../../src/kernel/NativeKvm.js"
+import type { SnapshotFsService } from "../../../src/snapshot/format/SnapshotFs.js"
+import * as SnapshotFsFaulty from "../../../src/snapshot/format/SnapshotFsFaulty.js"
 import * as SnapshotFsLive from "../../../src/snapshot/format/SnapshotFsLive.js"
 import { readSnapshot } from "../../../src/snapshot/format/SnapshotReader.js"
 import { writeSnapshot } from "../../../src/snapshot/format/SnapshotWriter.js"
@@ -76,6 +79,26 @@ describe("snapshot round trip", () => {
       const st = statSync(result.ramPath)
       expect(st.size).toBe(4096 + 16 * MiB)
       expect(st.blocks * 512).toBeLessThanOrEqual(result.ramBytesWritten + 4096 + 64 * KiB)
+    }).pipe(Effect.provide(SnapshotFsLive.layer))
+  )
+
+  it.scoped("a verified restore does not read the RAM file's holes (they read as zeros by definition)", () =>
+    Effect.gen(function* () {
+      const native = yield* Effect.orDie(loadNativeKvm)
+      const { F, ram } = yield* saveSample(yield* tempDir)
+      const restoreCountingReads = (inner: SnapshotFsService) =>
+        Effect.gen(function* () {
+          const counting = SnapshotFsFaulty.make(SnapshotFsFaulty.noFaults, inner)
+          const target = freshRam(ram)
+          const restored = yield* Effect.flatMap(readSnapshot(F), (snap) => snap.restoreRam(target)).pipe(Effect.provide(counting.layer))
+          expect(restored.verified).toBe(true)
+          expect(same(target, ram)).toBe(true)
+          return counting.calls.filter((c) => c.op === "read").length
+        })
+      const blind = yield* restoreCountingReads(SnapshotFsLive.make())
+      const seeing = yield* restoreCountingReads(SnapshotFsLive.make(native))
+      // The sample's 8 zero blocks are holes: one read each without SEEK_DATA, none with it.
+      expect(blind - seeing).toBe(8)
     }).pipe(Effect.provide(SnapshotFsLive.layer))
   )
 
