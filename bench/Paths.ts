@@ -11,7 +11,9 @@ const at = (path: string) => fileURLToPath(new URL(path, root))
 export const ROOT = at(".")
 export const GUESTS = {
   piobench: at("test/guests/build/piobench.elf"),
-  hello: at("test/guests/build/hello.elf")
+  hello: at("test/guests/build/hello.elf"),
+  vblk: at("test/guests/build/vblk.elf"),
+  vnet: at("test/guests/build/vnet.elf")
 } as const
 /** The minimal C VMM built from bench/baseline/pio-baseline.c by `make -C test/guests`. */
 export const C_BASELINE = at("test/guests/build/pio-baseline")

@@ -13,9 +13,10 @@ import { renderTable, summarize, summaryLine, writeJson } from "./BenchReport.js
 import { RESULTS_JSON } from "./Paths.js"
 import * as PioExitBench from "./PioExitBench.js"
 import * as SnapshotBench from "./SnapshotBench.js"
+import * as VirtioBench from "./VirtioBench.js"
 
 /** Add a benchmark by writing one file that exports a Benchmark and listing it here. */
-const BENCHMARKS: ReadonlyArray<Benchmark> = [PioExitBench.benchmark, BootBench.benchmark, SnapshotBench.benchmark]
+const BENCHMARKS: ReadonlyArray<Benchmark> = [PioExitBench.benchmark, BootBench.benchmark, SnapshotBench.benchmark, VirtioBench.benchmark]
 
 const program = Effect.gen(function*() {
   const started = performance.now()
