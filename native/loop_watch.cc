@@ -37,7 +37,7 @@ void WatchLoop(int loop_fd, int token, Watch* watch) {
   uint64_t runs = kick_run_count(token);
   while (!watch->stopping.load()) {
     // Until the vCPU is (again) inside KVM_RUN there is no one to wake.
-    uint64_t now = kick_wait_run(token, runs, 100);
+    uint64_t now = kick_wait_run(token, runs, 1000, &watch->stopping);
     if (now == runs) continue;
     runs = now;
     for (;;) {
@@ -83,6 +83,7 @@ Napi::Value LoopWatchStop(const Napi::CallbackInfo& info) {
     watches.erase(it);
   }
   watch->stopping.store(true);
+  kick_wake_waiters();
   uint64_t one = 1;
   if (write(watch->stop_fd, &one, sizeof one) < 0) { /* cannot fail below the counter's limit */ }
   watch->thread.join();

@@ -158,14 +158,20 @@ uint64_t kick_run_count(int token) {
   return table[token].runs;
 }
 
-uint64_t kick_wait_run(int token, uint64_t seen, int timeout_ms) {
+uint64_t kick_wait_run(int token, uint64_t seen, int timeout_ms, const std::atomic<bool>* cancel) {
   std::unique_lock<std::mutex> lock(table_mutex);
   auto entered = [&] {
-    return token < 0 || static_cast<size_t>(token) >= table.size() || !table[token].live || table[token].runs != seen;
+    return cancel->load() || token < 0 || static_cast<size_t>(token) >= table.size() || !table[token].live ||
+           table[token].runs != seen;
   };
   run_cv.wait_for(lock, std::chrono::milliseconds(timeout_ms), entered);
   if (token < 0 || static_cast<size_t>(token) >= table.size() || !table[token].live) return seen;
   return table[token].runs;
+}
+
+void kick_wake_waiters() {
+  std::lock_guard<std::mutex> lock(table_mutex);
+  run_cv.notify_all();
 }
 
 int kick(int token) {

@@ -2,6 +2,7 @@
 // a signal, as the KVM API documents. Threads are identified by a token so
 // that a kick never targets a thread that has left KVM_RUN for good.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <linux/kvm.h>
 
@@ -17,6 +18,8 @@ void kick_install_signal();
 // How many times the token's vCPU has entered KVM_RUN (0 for an unknown token).
 uint64_t kick_run_count(int token);
 // Waits until the token's vCPU enters KVM_RUN after `seen` entries, at most
-// timeout_ms; returns the count then (== seen on timeout or unknown token).
-uint64_t kick_wait_run(int token, uint64_t seen, int timeout_ms);
+// timeout_ms, or until *cancel is set and kick_wake_waiters() called; returns
+// the count then (== seen on timeout, cancel or an unknown token).
+uint64_t kick_wait_run(int token, uint64_t seen, int timeout_ms, const std::atomic<bool>* cancel);
+void kick_wake_waiters();
 }  // namespace bhyve
