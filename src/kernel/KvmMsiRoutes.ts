@@ -38,22 +38,39 @@ const writeEntry = (view: DataView, index: number, gsi: number, type: number, a:
   view.setUint32(o + 24, c, true)
 }
 
+/** The 8254 PIT's output: ISA IRQ 0, which KVM's in-kernel PIT raises as GSI 0. */
+const PIT_GSI = 0
+/** Where a PC wires it on the IOAPIC, and what the MADT's override and the MP table say. */
+export const PIT_IOAPIC_PIN = 2
+/** The master PIC's cascade input: no device behind it. */
+const CASCADE = 2
+
+/** The legacy routes: [gsi, irqchip, pin]. */
+export const legacyRoutes = (): ReadonlyArray<readonly [number, number, number]> => {
+  const routes: Array<readonly [number, number, number]> = []
+  for (let gsi = 0; gsi < PIC_LINES; gsi++) {
+    if (gsi !== CASCADE) routes.push([gsi, gsi < 8 ? IRQCHIP_PIC_MASTER : IRQCHIP_PIC_SLAVE, gsi % 8])
+  }
+  routes.push([PIT_GSI, IRQCHIP_IOAPIC, PIT_IOAPIC_PIN])
+  for (let gsi = 1; gsi < IOAPIC_PINS; gsi++) if (gsi !== CASCADE) routes.push([gsi, IRQCHIP_IOAPIC, gsi])
+  return routes
+}
+
 /**
  * struct kvm_irq_routing for KVM_SET_GSI_ROUTING, which replaces the whole
- * table: KVM's default routes first (GSI 0-15 to both the PIC and the
- * IOAPIC, 16-23 to the IOAPIC, as kvm_setup_default_irq_routing does), so
- * KVM_IRQ_LINE keeps working, then one MSI route per vector.
+ * table. The legacy part is QEMU's (kvm_pc_setup_irq_routing), not KVM's
+ * default: GSI 0-15 to the PICs (but the cascade), and to the IOAPIC with
+ * ISA IRQ 0 on pin 2, as the firmware tables tell the guest (bhyve's PIT
+ * also pulses IOAPIC pin 2). Then one MSI route per vector.
  */
 export const encodeGsiRouting = (routes: ReadonlyArray<{ readonly gsi: number; readonly address: bigint; readonly data: number }>): Uint8Array => {
-  const count = PIC_LINES + IOAPIC_PINS + routes.length
+  const legacy = legacyRoutes()
+  const count = legacy.length + routes.length
   const bytes = new Uint8Array(8 + count * ROUTE_ENTRY_SIZE)
   const view = new DataView(bytes.buffer)
   view.setUint32(0, count, true)
   let i = 0
-  for (let gsi = 0; gsi < PIC_LINES; gsi++) {
-    writeEntry(view, i++, gsi, ROUTING_IRQCHIP, gsi < 8 ? IRQCHIP_PIC_MASTER : IRQCHIP_PIC_SLAVE, gsi % 8)
-  }
-  for (let gsi = 0; gsi < IOAPIC_PINS; gsi++) writeEntry(view, i++, gsi, ROUTING_IRQCHIP, IRQCHIP_IOAPIC, gsi)
+  for (const [gsi, chip, pin] of legacy) writeEntry(view, i++, gsi, ROUTING_IRQCHIP, chip, pin)
   for (const r of routes) {
     writeEntry(view, i++, r.gsi, ROUTING_MSI, Number(r.address & 0xffff_ffffn), Number((r.address >> 32n) & 0xffff_ffffn), r.data >>> 0)
   }
@@ -70,7 +87,8 @@ const irqfd = (fd: number, gsi: number, flags: number): Uint8Array => {
 }
 
 /**
- * MSI/MSI-X delivery through KVM GSI routing and an irqfd per vector, as
+ * The VM's GSI routing: the legacy routes from the start, then MSI/MSI-X
+ * delivery through an MSI route and an irqfd per vector, as
  * Firecracker and Cloud Hypervisor do it: the vector's address/data become
  * an MSI route of the in-kernel irqchip, and firing the vector is one
  * eventfd write (which any host thread may do). A route is made the first
@@ -104,6 +122,9 @@ export const layer = (report: (message: string) => void = (m) => process.stderr.
       }
 
       const applyRouting = (): number => ioctl(KVM.SET_GSI_ROUTING, encodeGsiRouting(routes))
+      // The legacy routes the firmware tables describe, from the start (KVM's default puts IRQ 0 on IOAPIC pin 0).
+      const initial = applyRouting()
+      if (initial < 0) report(`KVM_SET_GSI_ROUTING failed: ${errnoName(-initial)}; the PIT stays on IOAPIC pin 0, not pin 2 as the MADT says`)
 
       /** A new route for (address, data), or undefined when this vector must use KVM_SIGNAL_MSI. */
       const allocate = (address: bigint, data: number): Route | undefined => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Kernel from "../../src/kernel/Kernel.js"
-import { encodeGsiRouting, FIRST_MSI_GSI, layer as msiRoutes } from "../../src/kernel/KvmMsiRoutes.js"
+import { encodeGsiRouting, FIRST_MSI_GSI, layer as msiRoutes, PIT_IOAPIC_PIN } from "../../src/kernel/KvmMsiRoutes.js"
 import { Vcpus } from "../../src/kernel/Vcpus.js"
 import { Vm } from "../../src/kernel/Vm.js"
 import { MsiSink } from "../../src/servers/pci/MsiSink.js"
@@ -34,18 +34,32 @@ const requested = (vector: number) =>
 /** Fixed delivery to APIC 0, edge. */
 const msiAddress = 0xfee0_0000n
 
+/** The routing table's entries as [gsi, type, a, b, c] (irqchip entries: a = chip, b = pin; MSI: address lo, hi, data). */
+const entries = (bytes: Uint8Array) => {
+  const view = new DataView(bytes.buffer)
+  return Array.from({ length: view.getUint32(0, true) }, (_, i) => {
+    const o = 8 + i * 48
+    return [0, 4, 16, 20, 24].map((at) => view.getUint32(o + at, true))
+  })
+}
+
 describe("GSI routing table", () => {
-  it("keeps KVM's default routes and appends one MSI route per vector", () => {
-    const bytes = encodeGsiRouting([{ gsi: FIRST_MSI_GSI, address: 0x1_fee0_1000n, data: 0x41 }])
-    const view = new DataView(bytes.buffer)
-    expect(view.getUint32(0, true)).toBe(16 + 24 + 1)
-    // GSI 9: the slave PIC's pin 1.
-    expect([view.getUint32(8 + 9 * 48, true), view.getUint32(8 + 9 * 48 + 16, true), view.getUint32(8 + 9 * 48 + 20, true)]).toEqual([9, 1, 1])
-    const ioapic19 = 8 + (16 + 19) * 48
-    expect([view.getUint32(ioapic19, true), view.getUint32(ioapic19 + 16, true), view.getUint32(ioapic19 + 20, true)]).toEqual([19, 2, 19])
-    const msi = 8 + 40 * 48
-    expect([view.getUint32(msi, true), view.getUint32(msi + 4, true)]).toEqual([24, 2])
-    expect([view.getUint32(msi + 16, true), view.getUint32(msi + 20, true), view.getUint32(msi + 24, true)]).toEqual([0xfee0_1000, 1, 0x41])
+  it("routes ISA IRQ 0 to IOAPIC pin 2, as the MADT's override says, and the other lines as KVM does", () => {
+    const table = entries(encodeGsiRouting([]))
+    const ioapic = (gsi: number) => table.filter(([g, type, chip]) => g === gsi && type === 1 && chip === 2).map((e) => e[3])
+    const pic = (gsi: number) => table.filter(([g, type, chip]) => g === gsi && type === 1 && chip < 2).map((e) => [e[2], e[3]])
+    expect(ioapic(0)).toEqual([PIT_IOAPIC_PIN])
+    expect(ioapic(2)).toEqual([])
+    expect(ioapic(19)).toEqual([19])
+    expect(pic(0)).toEqual([[0, 0]])
+    expect(pic(2)).toEqual([])
+    expect(pic(9)).toEqual([[1, 1]])
+    expect(table.length).toBe(15 + 23)
+  })
+
+  it("appends one MSI route per vector", () => {
+    const table = entries(encodeGsiRouting([{ gsi: FIRST_MSI_GSI, address: 0x1_fee0_1000n, data: 0x41 }]))
+    expect(table[table.length - 1]).toEqual([24, 2, 0xfee0_1000, 1, 0x41])
   })
 })
 
@@ -68,6 +82,21 @@ describe.skipIf(!hasKvm)("MSI routes on KVM (GSI routing + irqfd)", () => {
       route.send(msiAddress, 0x62)
       expect(yield* requested(0x62)).toBe(true)
       expect(reports).toEqual([])
+    }).pipe(Effect.provide(machine)))
+
+  it.scoped("the PIT's IRQ 0 reaches IOAPIC pin 2 from the start, where the firmware tables say it is", () =>
+    Effect.gen(function*() {
+      yield* enableLapic
+      const vm = yield* Vm
+      const ioapic = yield* vm.getIrqchip("IOAPIC")
+      const view = new DataView(ioapic.buffer)
+      view.setBigUint64(IOAPIC_REDIRECTION + 0 * 8, 0x30n, true)
+      view.setBigUint64(IOAPIC_REDIRECTION + PIT_IOAPIC_PIN * 8, 0x32n, true)
+      yield* vm.setIrqchip("IOAPIC", ioapic)
+      yield* vm.irqLine(0, true)
+      yield* vm.irqLine(0, false)
+      expect(yield* requested(0x32)).toBe(true)
+      expect(yield* requested(0x30)).toBe(false)
     }).pipe(Effect.provide(machine)))
 
   it.scoped("legacy lines still reach the IOAPIC after the routing table is replaced", () =>
