@@ -55,13 +55,19 @@ std::mutex& readers_mutex = *new std::mutex;
 std::map<int, Reader*>& readers = *new std::map<int, Reader*>;
 int next_id = 1;
 
+// Tells JavaScript that reading stopped (dropped, like a frame, if its queue is full).
+void ReportError(PacketCallback& callback, int error) {
+  Packet* packet = new Packet{{}, error};
+  if (callback.NonBlockingCall(packet) != napi_ok) delete packet;
+}
+
 void ReadLoop(int fd, int stop_fd, int kick_token, PacketCallback callback) {
   std::vector<uint8_t> buffer(kMaxFrame);
   struct pollfd fds[2] = {{fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
   for (;;) {
     if (poll(fds, 2, -1) < 0) {
       if (errno == EINTR) continue;
-      callback.NonBlockingCall(new Packet{{}, errno});
+      ReportError(callback, errno);
       return;
     }
     if (fds[1].revents != 0) return;
@@ -69,7 +75,7 @@ void ReadLoop(int fd, int stop_fd, int kick_token, PacketCallback callback) {
     ssize_t n = read(fd, buffer.data(), buffer.size());
     if (n < 0) {
       if (errno == EAGAIN || errno == EINTR) continue;
-      callback.NonBlockingCall(new Packet{{}, errno});
+      ReportError(callback, errno);
       return;
     }
     if (n == 0) continue;

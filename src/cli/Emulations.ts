@@ -43,10 +43,21 @@ export const emulationStatus = (
 ): EmulationStatus =>
   implemented.includes(name) ? "implemented" : knownEmulations.includes(name) ? "not-implemented" : "unknown"
 
-/** What `bhyve -s help` prints: one emulation per line. */
+/** The `conf` each implemented emulation takes after its name in `-s slot,emulation[,conf]`. */
+const emulationOptions: { readonly [name: string]: string } = {
+  hostbridge: "",
+  amd_hostbridge: "",
+  lpc: "",
+  "virtio-rnd": "",
+  "virtio-blk": ",PATH[,ro][,sectorsize=LOGICAL[/PHYSICAL]][,ser=ID][,nodelete][,sync]",
+  "virtio-console": ",port1=SOCKETPATH | ,socket=SOCKETPATH | ,stdio",
+  "virtio-net": "[,tapN | ,tap=IFNAME | ,unix=LOCALPATH:PEERPATH | ,udp=LOCALPORT:PEERPORT][,mac=xx:xx:xx:xx:xx:xx]"
+}
+
+/** What `bhyve -s help` prints: one emulation per line, with its options when implemented. */
 export const emulationHelp = (implemented: ReadonlyArray<string> = implementedEmulations): string =>
   [...new Set([...implemented, ...knownEmulations])]
-    .map((name) => (implemented.includes(name) ? name : `${name} (not implemented yet in bhyve-ts)`))
+    .map((name) => (implemented.includes(name) ? `${name}${emulationOptions[name] ?? ""}` : `${name} (not implemented yet in bhyve-ts)`))
     .join("\n") + "\n"
 
 /** Right when this build can run `name`; otherwise the reason, worded for a usage error. */

@@ -288,10 +288,13 @@ describe("bhyve command line: -s", () => {
     Effect.map(usageError(...K, "-o", "pci.0.2.0.device=e1000", "vm"), (m) =>
       expect(m).toBe("-o pci.0.2.0.device=e1000: emulation 'e1000' is not implemented yet in bhyve-ts")))
 
-  it.effect("-s help lists the emulations, marking those not implemented", () =>
+  it.effect("-s help lists the emulations with their options, marking those not implemented", () =>
     Effect.map(help("-s", "help"), (t) => {
       expect(t.split("\n")).toContain("lpc")
-      expect(t.split("\n")).toContain("virtio-blk")
+      expect(t.split("\n")).toContain("virtio-blk,PATH[,ro][,sectorsize=LOGICAL[/PHYSICAL]][,ser=ID][,nodelete][,sync]")
+      expect(t.split("\n")).toContain(
+        "virtio-net[,tapN | ,tap=IFNAME | ,unix=LOCALPATH:PEERPATH | ,udp=LOCALPORT:PEERPORT][,mac=xx:xx:xx:xx:xx:xx]"
+      )
       expect(t.split("\n")).toContain("ahci-hd (not implemented yet in bhyve-ts)")
     }))
 })
