@@ -97,6 +97,19 @@ Napi::Value MapFd(const Napi::CallbackInfo& info) {
   return WrapMapping(info.Env(), addr, size);
 }
 
+// A private mapping of a file (a snapshot's RAM file) -> ArrayBuffer or -errno.
+// Pages come from the file when first touched; writes stay in this process
+// (copy on write), so the file is never changed. The restore is then lazy:
+// nothing is read up front.
+Napi::Value MapFilePrivate(const Napi::CallbackInfo& info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  size_t size = static_cast<size_t>(info[1].As<Napi::Number>().Int64Value());
+  off_t offset = static_cast<off_t>(info[2].As<Napi::Number>().Int64Value());
+  void* addr = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, offset);
+  if (addr == MAP_FAILED) return Errno(info.Env(), errno);
+  return WrapMapping(info.Env(), addr, size);
+}
+
 Napi::Value Unmap(const Napi::CallbackInfo& info) {
   Napi::ArrayBuffer buffer = info[0].As<Napi::ArrayBuffer>();
   void* addr = buffer.Data();
@@ -175,6 +188,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ioctlBuffer", Napi::Function::New(env, IoctlBuffer));
   exports.Set("mapAnonymous", Napi::Function::New(env, MapAnonymous));
   exports.Set("mapFd", Napi::Function::New(env, MapFd));
+  exports.Set("mapFilePrivate", Napi::Function::New(env, MapFilePrivate));
   exports.Set("unmap", Napi::Function::New(env, Unmap));
   exports.Set("addressOf", Napi::Function::New(env, AddressOf));
   exports.Set("kickRegister", Napi::Function::New(env, KickRegister));

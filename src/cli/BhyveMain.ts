@@ -14,7 +14,8 @@ import type { MachineWorkerData } from "../machine/WorkerProtocol.js"
 import * as SnapshotFsLive from "../snapshot/format/SnapshotFsLive.js"
 import { readManifest } from "../snapshot/format/SnapshotReader.js"
 import { type BhyveInvocation, parseBhyveArgs } from "./BhyveArgs.js"
-import { BHYVE_USAGE_EXIT_STATUS } from "./BhyveUsageError.js"
+import { BHYVE_USAGE_EXIT_STATUS, BhyveUsageError } from "./BhyveUsageError.js"
+import { parseRestoreOptions } from "./RestoreOptions.js"
 import type { Worker } from "node:worker_threads"
 import { MachineThread } from "./MachineThread.js"
 
@@ -47,12 +48,15 @@ const launchOf = (invocation: Extract<BhyveInvocation, { _tag: "Boot" | "Restore
     const { manifest } = yield* readManifest(snapshot).pipe(Effect.provide(SnapshotFsLive.layer))
     const serial = manifest.machine.serial.map((s) => overrides.serial.find((o) => o.port === s.port) ?? s)
     const options = { ...manifest.machine.options, ...overrides.options }
+    const restore = parseRestoreOptions(options)
+    if (Either.isLeft(restore)) return yield* new BhyveUsageError({ message: restore.left })
     return {
       data: {
         _tag: "Restore",
         path: snapshot,
         overrides: { ...overrides, serial: overrides.serial },
-        verify: options["snapshot.verify"] === "state" ? "state" : "all"
+        verify: restore.right.verify,
+        ram: restore.right.ram
       },
       name: overrides.name ?? manifest.machine.name,
       socketPath: options["control.socket"],

@@ -8,18 +8,38 @@ import { KvmSystem } from "./KvmSystem.js"
 import { type GuestRam, ramRegions, type RamRegion } from "./MemoryLayout.js"
 import { Vm } from "./Vm.js"
 
-/** Guest RAM: anonymous shared mappings registered as KVM memory slots. */
+/** Guest RAM: private mappings (anonymous, or of a snapshot's RAM file) registered as KVM memory slots. */
 export class GuestMemory extends Context.Tag("bhyve-ts/GuestMemory")<GuestMemory, GuestRam>() {}
 
-const mapRegion = (region: RamRegion) =>
+/**
+ * Guest RAM taken from a file instead of fresh anonymous memory: each
+ * region is a private (copy-on-write) mapping of the file at the region's
+ * offset, so pages are read only when the guest or a device touches them.
+ */
+export interface RamBacking {
+  readonly fd: number
+  /** For messages. */
+  readonly path: string
+  /** Where the region at this guest-physical address starts in the file (page aligned). */
+  readonly offsetOf: (gpa: number) => number | undefined
+}
+
+const mapRegion = (region: RamRegion, backing: RamBacking | undefined) =>
   Effect.gen(function*() {
     const { native } = yield* KvmSystem
     const vm = yield* Vm
     const buffer = yield* Effect.acquireRelease(
       Effect.suspend(() => {
-        const mapped = native.mapAnonymous(region.size)
+        const offset = backing?.offsetOf(region.gpa)
+        if (backing !== undefined && offset === undefined) {
+          return Effect.fail(new KvmError({ operation: "mmap of guest RAM", errno: 22, detail: `${backing.path} has no region at 0x${region.gpa.toString(16)}` }))
+        }
+        const mapped = backing === undefined || offset === undefined
+          ? native.mapAnonymous(region.size)
+          : native.mapFilePrivate(backing.fd, region.size, offset)
+        const what = backing === undefined ? `${region.size} bytes` : `${region.size} bytes of ${backing.path} at ${offset}`
         return typeof mapped === "number"
-          ? Effect.fail(new KvmError({ operation: "mmap of guest RAM", errno: -mapped, detail: `${region.size} bytes` }))
+          ? Effect.fail(new KvmError({ operation: "mmap of guest RAM", errno: -mapped, detail: what }))
           : Effect.succeed(mapped)
       }),
       (b) => Effect.sync(() => native.unmap(b))
@@ -40,8 +60,8 @@ const mapRegion = (region: RamRegion) =>
     return { ...region, bytes: new Uint8Array(buffer) }
   })
 
-export const make = (bytes: number): Effect.Effect<GuestRam, KvmError, KvmSystem | Vm | Scope.Scope> =>
-  Effect.map(Effect.forEach(ramRegions(bytes), mapRegion), (regions) => ({ size: bytes, regions }))
+export const make = (bytes: number, backing?: RamBacking): Effect.Effect<GuestRam, KvmError, KvmSystem | Vm | Scope.Scope> =>
+  Effect.map(Effect.forEach(ramRegions(bytes), (r) => mapRegion(r, backing)), (regions) => ({ size: bytes, regions }))
 
-export const layer = (bytes: number): Layer.Layer<GuestMemory, KvmError, KvmSystem | Vm> =>
-  Layer.scoped(GuestMemory, make(bytes))
+export const layer = (bytes: number, backing?: RamBacking): Layer.Layer<GuestMemory, KvmError, KvmSystem | Vm> =>
+  Layer.scoped(GuestMemory, make(bytes, backing))

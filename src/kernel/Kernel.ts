@@ -8,6 +8,8 @@ export interface KernelOptions {
   readonly cpus: number
   readonly memoryBytes: number
   readonly kvmPath?: string
+  /** Guest RAM mapped from a snapshot's RAM file (lazy restore) instead of fresh memory. */
+  readonly ramBacking?: GuestMemory.RamBacking
 }
 
 /**
@@ -18,5 +20,5 @@ export interface KernelOptions {
 export const layer = (options: KernelOptions) => {
   const system = KvmSystem.layer(options.kvmPath)
   const vm = Vm.layer.pipe(Layer.provideMerge(system))
-  return Layer.mergeAll(GuestMemory.layer(options.memoryBytes), Vcpus.layer(options.cpus)).pipe(Layer.provideMerge(vm))
+  return Layer.mergeAll(GuestMemory.layer(options.memoryBytes, options.ramBacking), Vcpus.layer(options.cpus)).pipe(Layer.provideMerge(vm))
 }

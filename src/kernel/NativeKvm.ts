@@ -44,6 +44,8 @@ export interface NativeKvm extends ApThreadsNative {
   readonly ioctlBuffer: (fd: number, request: number, bytes: Uint8Array) => number
   readonly mapAnonymous: (size: number) => ArrayBuffer | number
   readonly mapFd: (fd: number, size: number, offset: number) => ArrayBuffer | number
+  /** mmap(MAP_PRIVATE) of a file: its pages are read when first touched, writes copy them. */
+  readonly mapFilePrivate: (fd: number, size: number, offset: number) => ArrayBuffer | number
   readonly unmap: (buffer: ArrayBuffer) => number
   readonly addressOf: (buffer: ArrayBuffer) => bigint
   readonly kickRegister: (run: ArrayBuffer) => number

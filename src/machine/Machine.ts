@@ -5,7 +5,7 @@ import type * as Scope from "effect/Scope"
 import { readFile } from "node:fs/promises"
 import * as Bus from "../bus/Bus.js"
 import type { BadRange, BusConflict } from "../bus/BusErrors.js"
-import { GuestMemory } from "../kernel/GuestMemory.js"
+import { GuestMemory, type RamBacking } from "../kernel/GuestMemory.js"
 import * as Kernel from "../kernel/Kernel.js"
 import * as KvmInterruptController from "../kernel/KvmInterruptController.js"
 import * as KvmMsiRoutes from "../kernel/KvmMsiRoutes.js"
@@ -76,8 +76,8 @@ const MIN_MEMORY = 2 << 20
 const MAX_CPUS = 64
 
 /** The kernel, the bus and the machine-wide services every device server may use. */
-const machineLayer = <E>(spec: MachineSpec<E>) => {
-  const kernel = Kernel.layer({ cpus: spec.cpus ?? 1, memoryBytes: spec.memoryBytes, kvmPath: spec.kvmPath })
+const machineLayer = <E>(spec: MachineSpec<E>, ramBacking: RamBacking | undefined) => {
+  const kernel = Kernel.layer({ cpus: spec.cpus ?? 1, memoryBytes: spec.memoryBytes, kvmPath: spec.kvmPath, ramBacking })
   const core = Layer.mergeAll(
     Bus.layer({ strict: spec.strictBus ?? false }),
     layerDeviceServers,
@@ -112,6 +112,8 @@ export interface BuiltMachine {
 export interface BuildOptions {
   /** False when RAM and vCPU state will come from a snapshot instead: the kernel file is not even read. */
   readonly loadKernel?: boolean
+  /** Guest RAM mapped from a snapshot's RAM file (copy on write) rather than fresh memory: a lazy restore. */
+  readonly ramBacking?: RamBacking
 }
 
 /**
@@ -131,7 +133,7 @@ export const build = <E>(
       return yield* new MachineConfigError({ field: "memory", reason: `${spec.memoryBytes} bytes: need a multiple of 4 KiB, at least 2 MiB` })
     }
     const image = (options.loadKernel ?? true) ? yield* readKernel(spec.boot.kernel) : undefined
-    const context = yield* Layer.build(machineLayer(spec))
+    const context = yield* Layer.build(machineLayer(spec, options.ramBacking))
     const memory = Context.get(context, GuestMemory)
     const vcpus = Context.get(context, Vcpus)
     const bus = Context.get(context, Bus.Bus)

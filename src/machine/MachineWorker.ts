@@ -27,7 +27,7 @@ const program = (data: MachineWorkerData) => Effect.scoped(
   Effect.gen(function*() {
     const machine = data._tag === "Boot"
       ? yield* MachineSnapshots.fromConfig(data.config)
-      : (yield* MachineSnapshots.restore({ path: data.path, overrides: data.overrides, verify: data.verify })).machine
+      : (yield* MachineSnapshots.restore({ path: data.path, overrides: data.overrides, verify: data.verify, ram: data.ram })).machine
     const requests = yield* Queue.unbounded<Extract<ToMachine, { _tag: "Control" }>>()
     port.on("message", (message: ToMachine) => {
       if (message._tag === "Control") Queue.unsafeOffer(requests, message)

@@ -9,7 +9,7 @@ import type { MachineConfig } from "./MachineConfig.js"
  */
 export type MachineWorkerData =
   | { readonly _tag: "Boot"; readonly config: MachineConfig }
-  | { readonly _tag: "Restore"; readonly path: string; readonly overrides: RestoreOverrides; readonly verify: "all" | "state" }
+  | { readonly _tag: "Restore"; readonly path: string; readonly overrides: RestoreOverrides; readonly verify: "all" | "state"; readonly ram: "copy" | "map" }
 
 export type FromMachine =
   /** The guest is about to run; `kickTokens` force each vCPU out of KVM_RUN. */

@@ -1,13 +1,18 @@
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
-import { GuestMemory } from "../kernel/GuestMemory.js"
+import { GuestMemory, type RamBacking } from "../kernel/GuestMemory.js"
+import { ramRegions } from "../kernel/MemoryLayout.js"
 import { Vm } from "../kernel/Vm.js"
 import * as Machine from "../machine/Machine.js"
 import { specFromConfig } from "../machine/MachineFromConfig.js"
 import { DeviceServers } from "../servers/DeviceServer.js"
 import * as ChunkCodec from "./format/ChunkCodec.js"
 import type { Verify } from "./format/RamReader.js"
+import { withFile } from "./format/FileOps.js"
+import type { SnapshotManifest } from "./format/Manifest.js"
+import { verifyMappedRam } from "./format/RamReader.js"
+import { SnapshotFs } from "./format/SnapshotFs.js"
 import { readSnapshot } from "./format/SnapshotReader.js"
 import { applyOverrides, type RestoreOverrides } from "./RestoreOverrides.js"
 import { restoreVcpu, vcpuCodec } from "./VcpuStateChunk.js"
@@ -23,11 +28,21 @@ export class SnapshotMismatch extends Data.TaggedError("SnapshotMismatch")<{
   }
 }
 
+/**
+ * How guest RAM comes back: "copy" reads the RAM file into fresh memory
+ * before the guest runs; "map" maps the file copy-on-write, so pages are
+ * read when first touched (a lazy restore: the guest starts at once, and
+ * the file must then stay as it is while the guest runs).
+ */
+export type RamRestoreMode = "copy" | "map"
+
 export interface RestoreRequest {
   readonly path: string
   readonly overrides?: RestoreOverrides
   /** "all" checks every RAM block's checksum before the guest runs; "state" only the state file. */
   readonly verify?: Verify
+  /** "copy" when not given. */
+  readonly ram?: RamRestoreMode
 }
 
 export interface RestoreReport {
@@ -35,6 +50,17 @@ export interface RestoreReport {
   readonly ramBytesRead: number
   /** From the request to a machine ready to run its first instruction. */
   readonly restoreMs: number
+}
+
+/** A lazy restore maps the file's regions as they are: the machine's RAM must be laid out the same. */
+const sameRamLayout = (path: string, manifest: SnapshotManifest, memoryBytes: number) => {
+  const show = (rs: ReadonlyArray<{ readonly gpa: number; readonly size: number }>) => rs.map((r) => `0x${r.gpa.toString(16)}+0x${r.size.toString(16)}`).join(", ")
+  const machine = ramRegions(memoryBytes)
+  const same = machine.length === manifest.ram.regions.length &&
+    machine.every((r, i) => r.gpa === manifest.ram.regions[i].gpa && r.size === manifest.ram.regions[i].size)
+  return same
+    ? Effect.void
+    : Effect.fail(new SnapshotMismatch({ path, reason: `RAM regions [${show(manifest.ram.regions)}] in the snapshot, [${show(machine)}] in the machine` }))
 }
 
 /**
@@ -53,7 +79,15 @@ export const restoreMachine = (request: RestoreRequest) =>
     if (manifest.vcpuCount !== config.cpus) {
       return yield* new SnapshotMismatch({ path, reason: `manifest says ${manifest.vcpuCount} vCPUs but its machine has ${config.cpus}` })
     }
-    const machine = yield* Machine.build(specFromConfig(config), { loadKernel: false })
+    const mapped = request.ram === "map"
+    if (mapped) yield* sameRamLayout(path, manifest, config.memoryBytes)
+    const fs = yield* SnapshotFs
+    // For a lazy restore the RAM file is open while the machine maps it; the mappings keep it afterwards.
+    const build = (ramBacking?: RamBacking) => Machine.build(specFromConfig(config), { loadKernel: false, ramBacking })
+    const offsetOf = (gpa: number) => manifest.ram.regions.find((r) => r.gpa === gpa)?.fileOffset
+    const machine = yield* (mapped
+      ? withFile(fs, snapshot.ramPath, "read", (file) => build({ fd: file.fd, path: snapshot.ramPath, offsetOf }))
+      : build())
     const servers = Context.get(machine.context, DeviceServers)
     const saved = manifest.devices.map((d) => `${d.id}:${d.kind}`).sort()
     const built = servers.map((s) => `${s.id}:${s.kind}`).sort()
@@ -80,7 +114,13 @@ export const restoreMachine = (request: RestoreRequest) =>
     if (unread.length > 0) {
       return yield* new SnapshotMismatch({ path, reason: `holds state this build cannot restore: ${unread.join(", ")}` })
     }
-    const ram = yield* snapshot.restoreRam(Context.get(machine.context, GuestMemory), { verify: request.verify ?? "all" })
+    const guestRam = Context.get(machine.context, GuestMemory)
+    const verify = request.verify ?? "all"
+    const ram = !mapped
+      ? yield* snapshot.restoreRam(guestRam, { verify })
+      : verify === "all"
+      ? yield* verifyMappedRam(fs, snapshot.ramPath, manifest, guestRam)
+      : { bytesRead: 0 }
     const vmState = yield* snapshot.decode(vmCodec, "vm")
     yield* Effect.mapError(restoreVm(Context.get(machine.context, Vm), vmState), (e) => new SnapshotMismatch({ path, reason: `chunk vm: ${e.message}` }))
     for (const vcpu of machine.vcpus) {

@@ -41,6 +41,25 @@ describe.skipIf(!hasKvm)("bhyvectl --suspend / --checkpoint and bhyve -r, as sep
     expect(vm.stdout() + restored.stdout).toBe(expected())
   }, 120_000)
 
+  it("a lazy restore (-o snapshot.ram=map) and a bad restore option, from one suspended snapshot", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "bhyve-lazy-cli-"))
+    const socket = join(dir, "ctl")
+    const snapshot = join(dir, "vm.snap")
+    const vm = startBhyve(computeArgs(socket, "lazy"))
+    await waitFor("the guest's first lines", () => lines(vm.stdout()) >= 3)
+    expect(runBhyvectl(["--vm=lazy", `--socket=${socket}`, `--suspend=${snapshot}`]).status).toBe(0)
+    expect(await vm.exited).toBe(0)
+
+    const bad = runBhyve(["-r", snapshot, "-o", "snapshot.ram=lazy", "-o", `control.socket=${join(dir, "ctl2")}`])
+    expect(bad.stderr).toBe("bhyve: -o snapshot.ram=lazy: expected copy or map\n")
+    expect(bad.status).toBe(4)
+
+    const restored = runBhyve(["-r", snapshot, "-o", "snapshot.ram=map", "-o", `control.socket=${join(dir, "ctl2")}`], 60_000)
+    expect(restored.stderr).toBe("")
+    expect(restored.status).toBe(1)
+    expect(vm.stdout() + restored.stdout).toBe(expected())
+  }, 120_000)
+
   it("checkpoint: the original runs on to the same end, and a restored copy does too", async () => {
     const dir = mkdtempSync(join(tmpdir(), "bhyve-checkpoint-"))
     const socket = join(dir, "ctl")

@@ -129,3 +129,45 @@ export const restoreRam = (
       })
     )
   })
+
+/**
+ * Checks guest RAM that is a private mapping of the RAM file itself (a lazy
+ * restore): every block's SHA-256 computed on the mapping, zero blocks
+ * zero. Reading through the mapping pulls the file into the page cache, not
+ * into the guest's own memory, so the restore stays copy-free; holes are
+ * skipped as in restoreRam.
+ */
+export const verifyMappedRam = (
+  fs: SnapshotFsService,
+  ramPath: string,
+  manifest: SnapshotManifest,
+  ram: GuestRam
+): Effect.Effect<RamRestoreResult, SnapshotReadError> =>
+  openRam(fs, ramPath, manifest, (file) =>
+    Effect.gen(function* () {
+      const { blockSize } = manifest.ram
+      let index = 0
+      let zeroBlocks = 0
+      for (const region of manifest.ram.regions) {
+        const target = ram.regions.find((r) => r.gpa === region.gpa && r.size === region.size)
+        if (target === undefined) return yield* new RamFileMismatch({ path: ramPath, reason: `no guest RAM region at ${hex(region.gpa)}` })
+        for (const [k, digest] of region.blocks.entries()) {
+          const start = k * blockSize
+          const length = Math.min(blockSize, region.size - start)
+          const what = `ram block ${index} (gpa ${hex(region.gpa + start)})`
+          index++
+          const view = target.bytes.subarray(start, start + length)
+          if (digest === "zero") {
+            zeroBlocks++
+            const data = yield* Effect.orElseSucceed(fs.nextData(file, region.fileOffset + start), () => region.fileOffset + start)
+            if (data === undefined || data >= region.fileOffset + start + length) continue
+            if (!isAllZero(view)) return yield* new ChecksumMismatch({ path: ramPath, what: `${what}: expected all zero bytes` })
+          } else if (sha256Hex(view) !== digest) {
+            return yield* new ChecksumMismatch({ path: ramPath, what })
+          }
+        }
+      }
+      const result: RamRestoreResult = { bytesRead: 0, blocks: index, zeroBlocks, verified: true }
+      return result
+    })
+  )

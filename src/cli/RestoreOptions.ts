@@ -1,0 +1,28 @@
+import * as Either from "effect/Either"
+import type { Verify } from "../snapshot/format/RamReader.js"
+import type { RamRestoreMode } from "../snapshot/RestoreSnapshot.js"
+
+export interface RestoreOptions {
+  readonly verify: Verify
+  readonly ram: RamRestoreMode
+}
+
+const choice = <A extends string>(options: Readonly<Record<string, string>>, key: string, allowed: ReadonlyArray<A>, fallback: A) => {
+  const value = options[key]
+  if (value === undefined) return Either.right(fallback)
+  return (allowed as ReadonlyArray<string>).includes(value)
+    ? Either.right(value as A)
+    : Either.left(`-o ${key}=${value}: expected ${allowed.join(" or ")}`)
+}
+
+/**
+ * The `-o` keys a restore reads: `snapshot.verify` (all: every RAM block's
+ * checksum before the guest runs; state: only the state file) and
+ * `snapshot.ram` (copy: read RAM into fresh memory; map: map the RAM file
+ * copy-on-write, a lazy restore). Anything else is an error, not a default.
+ */
+export const parseRestoreOptions = (options: Readonly<Record<string, string>>): Either.Either<RestoreOptions, string> =>
+  Either.all({
+    verify: choice<Verify>(options, "snapshot.verify", ["all", "state"], "all"),
+    ram: choice<RamRestoreMode>(options, "snapshot.ram", ["copy", "map"], "copy")
+  })
