@@ -6,6 +6,7 @@ import { join } from "node:path"
 import type { MachineConfig } from "../src/machine/MachineConfig.js"
 import type { Verify } from "../src/snapshot/format/RamReader.js"
 import * as SnapshotFsLive from "../src/snapshot/format/SnapshotFsLive.js"
+import type { RamRestoreMode } from "../src/snapshot/RestoreSnapshot.js"
 import * as MachineSnapshots from "../src/snapshot/MachineSnapshots.js"
 import { BenchFailure, type Benchmark, describe, present } from "./Benchmark.js"
 import { cpDense, cpSparse, cpSparseSync, writeDenseFile } from "./CopyBaseline.js"
@@ -88,14 +89,15 @@ const measureSave = (dir: string, snapshot: string) =>
     return { pauses, saves }
   }).pipe(Effect.mapError(failure("memtouch checkpoint"))))
 
-const restoreOnce = (snapshot: string, out: string, verify: Verify) =>
+const restoreOnce = (snapshot: string, out: string, verify: Verify, ram: RamRestoreMode = "copy") =>
   Effect.scoped(Effect.gen(function*() {
-    const what = `restore (verify ${verify})`
+    const what = `restore (verify ${verify}, ram ${ram})`
     const watch = yield* watchOutput(out)
     const t0 = monotonicMs()
     const { machine, report } = yield* MachineSnapshots.restore({
       path: snapshot,
       verify,
+      ram,
       overrides: { serial: [{ port: "com1", backend: { _tag: "file", path: out } }] }
     })
     const running = yield* Effect.fork(machine.run)
@@ -105,7 +107,7 @@ const restoreOnce = (snapshot: string, out: string, verify: Verify) =>
     yield* Fiber.interrupt(running)
     const sample: RestoreSample = { readyMs: report.restoreMs, firstOutputMs: first - t0 }
     return sample
-  }).pipe(Effect.mapError(failure(`restore (verify ${verify})`))))
+  }).pipe(Effect.mapError(failure(`restore (verify ${verify}, ram ${ram})`))))
 
 /** `cp` of the RAM file the save wrote and of a dense file of the same size, REPS times each. */
 const measureCopies = (dir: string, ramPath: string) =>
@@ -137,12 +139,13 @@ export const benchmark: Benchmark = {
     const { pauses, saves } = yield* measureSave(dir, snapshot)
     const last = saves[saves.length - 1].report
     const copies = yield* measureCopies(dir, last.ramPath)
-    const restores: { all: Array<RestoreSample>; state: Array<RestoreSample> } = { all: [], state: [] }
-    // verify=all first: its first run is the one that meets the RAM file's holes outside the page cache.
+    const restores: { all: Array<RestoreSample>; state: Array<RestoreSample>; map: Array<RestoreSample> } = { all: [], state: [], map: [] }
+    // verify=all first: its first run is the one that meets the RAM file outside the page cache.
     for (let i = 0; i < REPS; i++) {
       for (const verify of ["all", "state"] as const) {
         restores[verify].push(yield* restoreOnce(snapshot, join(dir, `restored-${verify}-${i}.txt`), verify))
       }
+      restores.map.push(yield* restoreOnce(snapshot, join(dir, `restored-map-${i}.txt`), "state", "map"))
     }
 
     const measured: SnapshotMeasurements = { pauses, saves, copies, restores, touchMib: TOUCH_MIB }
