@@ -10,8 +10,7 @@ import { DeviceServers } from "../servers/DeviceServer.js"
 import * as ChunkCodec from "./format/ChunkCodec.js"
 import type { Verify } from "./format/RamReader.js"
 import { withFile } from "./format/FileOps.js"
-import type { SnapshotManifest } from "./format/Manifest.js"
-import { verifyMappedRam } from "./format/RamReader.js"
+import { matchRamRegions, verifyMappedRam } from "./format/RamReader.js"
 import { SnapshotFs } from "./format/SnapshotFs.js"
 import { readSnapshot } from "./format/SnapshotReader.js"
 import { applyOverrides, type RestoreOverrides } from "./RestoreOverrides.js"
@@ -52,17 +51,6 @@ export interface RestoreReport {
   readonly restoreMs: number
 }
 
-/** A lazy restore maps the file's regions as they are: the machine's RAM must be laid out the same. */
-const sameRamLayout = (path: string, manifest: SnapshotManifest, memoryBytes: number) => {
-  const show = (rs: ReadonlyArray<{ readonly gpa: number; readonly size: number }>) => rs.map((r) => `0x${r.gpa.toString(16)}+0x${r.size.toString(16)}`).join(", ")
-  const machine = ramRegions(memoryBytes)
-  const same = machine.length === manifest.ram.regions.length &&
-    machine.every((r, i) => r.gpa === manifest.ram.regions[i].gpa && r.size === manifest.ram.regions[i].size)
-  return same
-    ? Effect.void
-    : Effect.fail(new SnapshotMismatch({ path, reason: `RAM regions [${show(manifest.ram.regions)}] in the snapshot, [${show(machine)}] in the machine` }))
-}
-
 /**
  * Rebuilds the machine a snapshot describes (no other command line needed)
  * and puts every piece of state back; the returned machine's `run` resumes
@@ -80,7 +68,8 @@ export const restoreMachine = (request: RestoreRequest) =>
       return yield* new SnapshotMismatch({ path, reason: `manifest says ${manifest.vcpuCount} vCPUs but its machine has ${config.cpus}` })
     }
     const mapped = request.ram === "map"
-    if (mapped) yield* sameRamLayout(path, manifest, config.memoryBytes)
+    // A lazy restore maps the file's regions as they are: the machine's RAM must be laid out the same.
+    if (mapped) yield* matchRamRegions(snapshot.ramPath, manifest, ramRegions(config.memoryBytes))
     const fs = yield* SnapshotFs
     // For a lazy restore the RAM file is open while the machine maps it; the mappings keep it afterwards.
     const build = (ramBacking?: RamBacking) => Machine.build(specFromConfig(config), { loadKernel: false, ramBacking })

@@ -68,6 +68,39 @@ export const checkRamFile = (fs: SnapshotFsService, ramPath: string, manifest: S
 
 const hex = (n: number) => `0x${n.toString(16)}`
 
+interface RegionShape {
+  readonly gpa: number
+  readonly size: number
+  readonly bytes?: Uint8Array
+}
+
+/**
+ * The target's RAM regions in the manifest's order, when they are laid out
+ * exactly as the snapshot's (same addresses and sizes, no more, no fewer);
+ * for a copy into guest RAM, a lazy mapping and the check before mapping.
+ */
+export const matchRamRegions = <R extends RegionShape>(
+  ramPath: string,
+  manifest: SnapshotManifest,
+  regions: ReadonlyArray<R>
+): Effect.Effect<ReadonlyArray<R>, RamFileMismatch> => {
+  const describe = (rs: ReadonlyArray<RegionShape>) => rs.map((r) => `${hex(r.gpa)}+${hex(r.size)}`).join(", ")
+  const targets = manifest.ram.regions.map((m) =>
+    regions.find((t) => t.gpa === m.gpa && t.size === m.size && (t.bytes === undefined || t.bytes.length === m.size))
+  )
+  const matched = targets.filter((t): t is R => t !== undefined)
+  return matched.length === targets.length && regions.length === targets.length
+    ? Effect.succeed(matched)
+    : Effect.fail(new RamFileMismatch({
+      path: ramPath,
+      reason: `the snapshot has RAM regions [${describe(manifest.ram.regions)}], the target has [${describe(regions)}]`
+    }))
+}
+
+/** Whether [at, at + length) of the file is a hole, which reads as zeros by definition. (Failing to ask just means "no".) */
+const isHole = (fs: SnapshotFsService, file: FileHandle, at: number, length: number) =>
+  Effect.map(Effect.orElseSucceed(fs.nextData(file, at), () => at), (data) => data === undefined || data >= at + length)
+
 export const restoreRam = (
   fs: SnapshotFsService,
   ramPath: string,
@@ -78,14 +111,7 @@ export const restoreRam = (
   Effect.gen(function* () {
     const verify = (options.verify ?? "all") === "all"
     const targetIsZero = options.targetIsZero ?? true
-    const describe = (rs: ReadonlyArray<{ gpa: number; size: number }>) => rs.map((r) => `${hex(r.gpa)}+${hex(r.size)}`).join(", ")
-    const targets = manifest.ram.regions.map((m) => ram.regions.find((t) => t.gpa === m.gpa && t.size === m.size && t.bytes.length === m.size))
-    if (targets.some((t) => t === undefined) || ram.regions.length !== manifest.ram.regions.length) {
-      return yield* new RamFileMismatch({
-        path: ramPath,
-        reason: `the snapshot has RAM regions [${describe(manifest.ram.regions)}], the target has [${describe(ram.regions)}]`
-      })
-    }
+    const targets = yield* matchRamRegions(ramPath, manifest, ram.regions)
     const { blockSize } = manifest.ram
     return yield* openRam(fs, ramPath, manifest, (file) =>
       Effect.gen(function* () {
@@ -94,7 +120,7 @@ export const restoreRam = (
         let bytesRead = 0
         let zeroBlocks = 0
         for (const [i, region] of manifest.ram.regions.entries()) {
-          const target = targets[i]!.bytes
+          const target = targets[i].bytes
           for (const [k, digest] of region.blocks.entries()) {
             const start = k * blockSize
             const length = Math.min(blockSize, region.size - start)
@@ -106,9 +132,8 @@ export const restoreRam = (
               zeroBlocks++
               if (!targetIsZero) target.fill(0, start, start + length)
               if (!verify) continue
-              // A hole in the sparse file is zero by definition: nothing to read. (Failing to ask just means reading.)
-              const data = yield* Effect.orElseSucceed(fs.nextData(file, at), () => at)
-              if (data === undefined || data >= at + length) continue
+              // A hole in the sparse file is zero by definition: nothing to read.
+              if (yield* isHole(fs, file, at, length)) continue
               for (let done = 0; done < length; done += scratch.length) {
                 const part = scratch.subarray(0, Math.min(scratch.length, length - done))
                 const got = yield* readFully(fs, file, part, at + done)
@@ -143,14 +168,13 @@ export const verifyMappedRam = (
   manifest: SnapshotManifest,
   ram: GuestRam
 ): Effect.Effect<RamRestoreResult, SnapshotReadError> =>
-  openRam(fs, ramPath, manifest, (file) =>
+  Effect.flatMap(matchRamRegions(ramPath, manifest, ram.regions), (targets) => openRam(fs, ramPath, manifest, (file) =>
     Effect.gen(function* () {
       const { blockSize } = manifest.ram
       let index = 0
       let zeroBlocks = 0
-      for (const region of manifest.ram.regions) {
-        const target = ram.regions.find((r) => r.gpa === region.gpa && r.size === region.size)
-        if (target === undefined) return yield* new RamFileMismatch({ path: ramPath, reason: `no guest RAM region at ${hex(region.gpa)}` })
+      for (const [i, region] of manifest.ram.regions.entries()) {
+        const target = targets[i]
         for (const [k, digest] of region.blocks.entries()) {
           const start = k * blockSize
           const length = Math.min(blockSize, region.size - start)
@@ -159,8 +183,7 @@ export const verifyMappedRam = (
           const view = target.bytes.subarray(start, start + length)
           if (digest === "zero") {
             zeroBlocks++
-            const data = yield* Effect.orElseSucceed(fs.nextData(file, region.fileOffset + start), () => region.fileOffset + start)
-            if (data === undefined || data >= region.fileOffset + start + length) continue
+            if (yield* isHole(fs, file, region.fileOffset + start, length)) continue
             if (!isAllZero(view)) return yield* new ChecksumMismatch({ path: ramPath, what: `${what}: expected all zero bytes` })
           } else if (sha256Hex(view) !== digest) {
             return yield* new ChecksumMismatch({ path: ramPath, what })
@@ -170,4 +193,4 @@ export const verifyMappedRam = (
       const result: RamRestoreResult = { bytesRead: 0, blocks: index, zeroBlocks, verified: true }
       return result
     })
-  )
+  ))
