@@ -164,11 +164,3 @@ export const submit = (q: GuestQueue, bytes: Uint8Array, r: Request): number => 
   return status
 }
 
-/** Waits (on the real event loop) until `done` holds. */
-export const until = async (done: () => boolean, ms = 5000): Promise<void> => {
-  const deadline = Date.now() + ms
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error("timed out waiting for the device")
-    await new Promise((resolve) => setTimeout(resolve, 1))
-  }
-}

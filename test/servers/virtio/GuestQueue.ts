@@ -1,3 +1,4 @@
+import { expect } from "@effect/vitest"
 import { FastCheck } from "effect"
 import type { GuestRam } from "../../../src/kernel/MemoryLayout.js"
 import { SplitVirtqueue } from "../../../src/servers/virtio/SplitVirtqueue.js"
@@ -144,3 +145,36 @@ export const hostileDescriptor = (maxNext: number) =>
     flags: FastCheck.integer({ min: 0, max: 7 }),
     next: FastCheck.integer({ min: 0, max: maxNext })
   })
+
+/**
+ * Random descriptor tables (fixed seed) published on either queue of a
+ * two-queue device: notifying the device, then `poke` (input arriving from
+ * its backend), never throws. `start` sets both queues up afresh for each
+ * case and `clear` wipes what the case wrote.
+ */
+export const assertHostileTablesNeverThrow = (options: {
+  readonly maxNext: number
+  readonly start: () => { readonly rx: GuestQueue; readonly tx: GuestQueue }
+  readonly notify: (queue: number) => void
+  readonly poke: () => void
+  readonly clear: () => void
+  readonly seed: number
+}): void =>
+  FastCheck.assert(
+    FastCheck.property(
+      FastCheck.array(hostileDescriptor(options.maxNext), { minLength: 1, maxLength: 8 }),
+      FastCheck.integer({ min: 0, max: 1 }),
+      (descs, queue) => {
+        const { rx, tx } = options.start()
+        const q = queue === 0 ? rx : tx
+        descs.forEach((d, i) => q.writeDesc(q.descAddr, i, d.addr, d.len, d.flags, d.next))
+        q.publish(0)
+        expect(() => {
+          options.notify(queue)
+          options.poke()
+        }).not.toThrow()
+        options.clear()
+      }
+    ),
+    { seed: options.seed, numRuns: 150 }
+  )

@@ -6,7 +6,8 @@ import * as Q from "../../../src/servers/virtio-blk/VirtioBlkRequest.js"
 import { hasPendingIo } from "../../../src/servers/virtio/PendingIo.js"
 import * as V from "../../../src/servers/virtio/VirtioConstants.js"
 import type { BlockBackend } from "../../../src/servers/virtio-blk/BlockBackend.js"
-import { DATA, gatedBackend, RINGS, submit, until, withBackend } from "./BlkTestRig.js"
+import { DATA, gatedBackend, RINGS, submit, withBackend } from "./BlkTestRig.js"
+import { until } from "./DeviceWait.js"
 import { CC } from "./VirtioDriver.js"
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 20))

@@ -7,7 +7,8 @@ import * as C from "../../../src/servers/virtio-blk/VirtioBlkConfig.js"
 import * as Q from "../../../src/servers/virtio-blk/VirtioBlkRequest.js"
 import { defaultSerial } from "../../../src/servers/virtio-blk/VirtioBlkServer.js"
 import * as V from "../../../src/servers/virtio/VirtioConstants.js"
-import { DATA, IMAGE_BYTES, makeImage, removeImages, RINGS, submit, until, withBlk } from "./BlkTestRig.js"
+import { DATA, IMAGE_BYTES, makeImage, removeImages, RINGS, submit, withBlk } from "./BlkTestRig.js"
+import { until } from "./DeviceWait.js"
 import { DEVICE_CFG } from "./VirtioDriver.js"
 
 afterAll(removeImages)
