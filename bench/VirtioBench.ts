@@ -99,8 +99,8 @@ const hostEchoOnce = (native: NativeKvm, dir: string, i: number) =>
       native.close(fb)
       resume(result)
     }
-    readers.push(native.packetReaderStart(fb, -1, (f) => f !== undefined && native.unixSendTo(fb, pa, f)))
-    readers.push(native.packetReaderStart(fa, -1, (f) => {
+    readers.push(native.packetReaderStart(fb, (f) => f !== undefined && native.unixSendTo(fb, pa, f)))
+    readers.push(native.packetReaderStart(fa, (f) => {
       if (f === undefined) return
       if (++done === rounds) return finish(Effect.succeed(((performance.now() - t0) * 1000) / rounds))
       native.unixSendTo(fa, pb, frame)

@@ -1,10 +1,9 @@
 // A thread per packet fd (a tap device, a unix datagram socket) that reads
 // whole frames and hands each to a JavaScript callback on the thread that
-// started it. After queueing a frame it kicks that thread's vCPU out of
-// KVM_RUN (when given a kick token), so the frame reaches the guest at once
-// instead of at the end of the vCPU's time slice. Frames the JavaScript side
-// has not taken yet are bounded: beyond the queue they are dropped, as a NIC
-// drops what it has no room for.
+// started it. (If that thread is inside KVM_RUN, native/loop_watch.cc sees
+// the queued call on its event loop and kicks the vCPU.) Frames the
+// JavaScript side has not taken yet are bounded: beyond the queue they are
+// dropped, as a NIC drops what it has no room for.
 #include <napi.h>
 
 #include <cerrno>
@@ -16,8 +15,6 @@
 #include <thread>
 #include <unistd.h>
 #include <vector>
-
-#include "vcpu_kick.h"
 
 namespace bhyve {
 namespace {
@@ -61,7 +58,7 @@ void ReportError(PacketCallback& callback, int error) {
   if (callback.NonBlockingCall(packet) != napi_ok) delete packet;
 }
 
-void ReadLoop(int fd, int stop_fd, int kick_token, PacketCallback callback) {
+void ReadLoop(int fd, int stop_fd, PacketCallback callback) {
   std::vector<uint8_t> buffer(kMaxFrame);
   struct pollfd fds[2] = {{fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
   for (;;) {
@@ -80,29 +77,24 @@ void ReadLoop(int fd, int stop_fd, int kick_token, PacketCallback callback) {
     }
     if (n == 0) continue;
     Packet* packet = new Packet{std::vector<uint8_t>(buffer.begin(), buffer.begin() + n), 0};
-    if (callback.NonBlockingCall(packet) != napi_ok) {
-      delete packet;  // queue full (or closing): the frame is dropped
-      continue;
-    }
-    if (kick_token >= 0) kick(kick_token);
+    if (callback.NonBlockingCall(packet) != napi_ok) delete packet;  // queue full (or closing): the frame is dropped
   }
 }
 
 }  // namespace
 
-// packetReaderStart(fd, kickToken, callback) -> reader id or -errno.
+// packetReaderStart(fd, callback) -> reader id or -errno.
 // callback(frame: Uint8Array) per frame; callback(undefined, -errno) once if reading fails.
 Napi::Value PacketReaderStart(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsFunction()) return Napi::Number::New(env, -EINVAL);
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsFunction()) return Napi::Number::New(env, -EINVAL);
   int fd = info[0].As<Napi::Number>().Int32Value();
-  int kick_token = info[1].As<Napi::Number>().Int32Value();
   int stop_fd = eventfd(0, EFD_CLOEXEC);
   if (stop_fd < 0) return Napi::Number::New(env, -errno);
   Reader* reader = new Reader;
   reader->stop_fd = stop_fd;
-  reader->callback = PacketCallback::New(env, info[2].As<Napi::Function>(), "bhyve-packet-reader", kQueueLimit, 1);
-  reader->thread = std::thread(ReadLoop, fd, stop_fd, kick_token, reader->callback);
+  reader->callback = PacketCallback::New(env, info[1].As<Napi::Function>(), "bhyve-packet-reader", kQueueLimit, 1);
+  reader->thread = std::thread(ReadLoop, fd, stop_fd, reader->callback);
   std::lock_guard<std::mutex> lock(readers_mutex);
   int id = next_id++;
   readers[id] = reader;

@@ -72,10 +72,9 @@ export interface NativeKvm extends ApThreadsNative {
   /**
    * A thread reading whole frames from `fd` (native/packet_reader.cc): each
    * arrives on this thread's event loop as `onPacket(frame)`, a read error
-   * once as `onPacket(undefined, -errno)`. With kickToken >= 0 the vCPU
-   * behind it is kicked after each frame so the event loop sees it promptly.
+   * once as `onPacket(undefined, -errno)`.
    */
-  readonly packetReaderStart: (fd: number, kickToken: number, onPacket: (frame: Uint8Array | undefined, errno?: number) => void) => number
+  readonly packetReaderStart: (fd: number, onPacket: (frame: Uint8Array | undefined, errno?: number) => void) => number
   /** Stops and joins the reader; -ESRCH for an unknown id. */
   readonly packetReaderStop: (id: number) => number
   /**

@@ -24,7 +24,6 @@ import { totalPendingIo } from "../servers/virtio/PendingIo.js"
 import type { InterruptController } from "../servers/InterruptController.js"
 import type { MsiSink } from "../servers/pci/MsiSink.js"
 import { layerMachineEvents, MachineEvents } from "../servers/MachineEvents.js"
-import { MachineWake } from "../servers/MachineWake.js"
 import { makeApRunner } from "./ApRunner.js"
 import { MachineConfigError } from "./MachineConfigError.js"
 import type { MachineExit, VcpuFailure } from "./MachineExit.js"
@@ -38,7 +37,6 @@ export type MachineServices =
   | InterruptController
   | MsiSink
   | MachineEvents
-  | MachineWake
   | GuestMemory
   | Vm
   | KvmSystem
@@ -83,9 +81,7 @@ const machineLayer = <E>(spec: MachineSpec<E>, ramBacking: RamBacking | undefine
     layerDeviceServers,
     layerMachineEvents,
     KvmInterruptController.layer(),
-    KvmMsiRoutes.layer(),
-    // The BSP's thread runs the machine's event loop (VcpuLoop), so it is the one to kick.
-    Layer.effect(MachineWake, Effect.map(Vcpus, (vcpus) => ({ kickToken: vcpus[0].kickToken })))
+    KvmMsiRoutes.layer()
   ).pipe(Layer.provideMerge(kernel))
   const [first, ...rest] = spec.devices
   const devices = first === undefined ? Layer.empty : Layer.mergeAll(first, ...rest)

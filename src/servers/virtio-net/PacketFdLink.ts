@@ -11,7 +11,6 @@ export interface PacketFdOptions {
   readonly kind: NetBackend["kind"]
   /** The backend as written on the command line, for messages. */
   readonly name: string
-  readonly kickToken: number
   /** Sends one frame; bytes sent or -errno. */
   readonly write: (fd: number, frame: Uint8Array) => number
   readonly report: (message: string) => void
@@ -24,8 +23,8 @@ const ORDINARY_DROPS = new Set(["ENOENT", "ECONNREFUSED", "EAGAIN", "EWOULDBLOCK
 
 /**
  * A backend over a packet fd: a native reader thread delivers each frame
- * to the listeners on this thread's event loop (kicking the vCPU so that
- * happens at once), sends are one synchronous write each. Closing (the
+ * to the listeners on this thread's event loop (which the machine's loop
+ * watch turns at once), sends are one synchronous write each. Closing (the
  * scope's end) stops the reader before the fd is closed.
  */
 export const packetFdLink = (options: PacketFdOptions): Effect.Effect<NetBackend, NetBackendError, Scope.Scope> =>
@@ -35,7 +34,7 @@ export const packetFdLink = (options: PacketFdOptions): Effect.Effect<NetBackend
       const listeners = new Set<(frame: Uint8Array) => void>()
       let closed = false
       const reportedSend = new Set<string>()
-      const reader = native.packetReaderStart(fd, options.kickToken, (frame, errno) => {
+      const reader = native.packetReaderStart(fd, (frame, errno) => {
         if (closed) return
         if (frame !== undefined) {
           for (const listener of listeners) listener(frame)

@@ -8,7 +8,6 @@ import { packetFdLink } from "./PacketFdLink.js"
 export interface TapOptions {
   readonly native: NativeKvm
   readonly name: string
-  readonly kickToken: number
   readonly report: (message: string) => void
 }
 
@@ -54,5 +53,5 @@ export const tap = (options: TapOptions): Effect.Effect<NetBackend, NetBackendEr
       const e = errnoName(-rc)
       return Effect.fail(new NetBackendError({ backend: name, reason: `TUNSETIFF ${name}: ${e}${hint(e)}` }))
     }
-    return packetFdLink({ native, fd, kind: "tap", name, kickToken: options.kickToken, write: native.packetWrite, report: options.report })
+    return packetFdLink({ native, fd, kind: "tap", name, write: native.packetWrite, report: options.report })
   })

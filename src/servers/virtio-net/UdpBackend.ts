@@ -9,20 +9,13 @@ export const MAX_SEND_QUEUE = 1024
 
 /**
  * One Ethernet frame per UDP datagram between two ports on 127.0.0.1: the
- * device binds `localPort` and sends to `peerPort`; datagrams from any other
- * source are ignored. (The unix backend does the same over AF_UNIX
- * sockets; this one needs no native code.)
+ * device binds `localPort` and connects to `peerPort`, so the kernel drops
+ * datagrams from any other source, and each send goes to the kernel at once
+ * (an unconnected Node socket would wait for an event-loop turn to resolve
+ * the address, i.e. for the vCPU's slice to end). (The unix backend does the
+ * same over AF_UNIX sockets; this one needs no native code.)
  */
-export const udp = (
-  localPort: number,
-  peerPort: number,
-  /**
-   * Called after each send: Node hands a datagram to the kernel only on the
-   * event loop's next turn, so the machine asks for that turn now (a kick
-   * of its own vCPU) instead of at the end of the time slice.
-   */
-  afterSend: () => void = () => {}
-): Effect.Effect<NetBackend, NetBackendError, Scope.Scope> =>
+export const udp = (localPort: number, peerPort: number): Effect.Effect<NetBackend, NetBackendError, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.async<NetBackend, NetBackendError>((resume) => {
       const name = `udp=${localPort}:${peerPort}`
@@ -32,32 +25,31 @@ export const udp = (
         resume(Effect.fail(new NetBackendError({ backend: name, reason: error.message })))
       }
       sock.once("error", onError)
-      sock.bind(localPort, LOOPBACK, () => {
-        sock.off("error", onError)
-        resume(Effect.succeed(serve(sock, peerPort, afterSend)))
-      })
+      sock.bind(localPort, LOOPBACK, () =>
+        sock.connect(peerPort, LOOPBACK, () => {
+          sock.off("error", onError)
+          resume(Effect.succeed(serve(sock)))
+        }))
     }),
     (backend) => Effect.sync(backend.close)
   )
 
-const serve = (sock: dgram.Socket, peerPort: number, afterSend: () => void): NetBackend => {
+const serve = (sock: dgram.Socket): NetBackend => {
   const listeners = new Set<(frame: Uint8Array) => void>()
   let closed = false
   sock.on("error", () => {
-    // After binding, errors concern single datagrams (a peer not up yet): the link stays.
+    // After connecting, errors concern single datagrams (ECONNREFUSED while the peer is not up): the link stays.
   })
-  sock.on("message", (msg: Buffer, rinfo: dgram.RemoteInfo) => {
-    if (rinfo.address !== LOOPBACK || rinfo.port !== peerPort) return
+  sock.on("message", (msg: Buffer) => {
     for (const listener of listeners) listener(msg)
   })
   return {
     kind: "udp",
     send: (frame) => {
       if (closed || sock.getSendQueueCount() >= MAX_SEND_QUEUE) return false
-      sock.send(frame, peerPort, LOOPBACK, () => {
+      sock.send(frame, () => {
         // Errors (ECONNREFUSED while the peer is down) lose the frame, as on a wire.
       })
-      afterSend()
       return true
     },
     onFrame: (listener) => {

@@ -10,7 +10,6 @@ export interface UnixDatagramOptions {
   readonly native: NativeKvm
   readonly localPath: string
   readonly peerPath: string
-  readonly kickToken: number
   readonly report: (message: string) => void
 }
 
@@ -77,7 +76,6 @@ export const unixDatagram = (options: UnixDatagramOptions): Effect.Effect<NetBac
       fd,
       kind: "unix",
       name,
-      kickToken: options.kickToken,
       write: (socket, frame) => native.unixSendTo(socket, peerPath, frame),
       report: options.report,
       afterClose: removeOurSocket

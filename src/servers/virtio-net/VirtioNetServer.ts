@@ -1,7 +1,5 @@
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import { loadNativeKvm } from "../../kernel/NativeKvm.js"
-import { MachineWake, NO_KICK } from "../MachineWake.js"
 import { type PciAddress, pciServerId } from "../pci/PciAddress.js"
 import { PciBus } from "../pci/PciBus.js"
 import { reportOnce } from "../pci/ReportOnce.js"
@@ -21,15 +19,14 @@ export const VIRTIO_NET_CLASS = 0x02_00_00
 const openBackend = (config: NetBackendConfig) =>
   Effect.gen(function* () {
     if (config._tag === "none") return none()
+    if (config._tag === "udp") return yield* udp(config.localPort, config.peerPort)
     const native = yield* Effect.mapError(
       loadNativeKvm,
       (e) => new NetBackendError({ backend: formatNetBackend(config), reason: e.message })
     )
-    const kickToken = Option.match(yield* Effect.serviceOption(MachineWake), { onNone: () => NO_KICK, onSome: (w) => w.kickToken })
     const { report } = yield* PciBus
-    if (config._tag === "udp") return yield* udp(config.localPort, config.peerPort, () => void native.kick(kickToken))
-    if (config._tag === "tap") return yield* tap({ native, name: config.name, kickToken, report })
-    return yield* unixDatagram({ native, localPath: config.localPath, peerPath: config.peerPath, kickToken, report })
+    if (config._tag === "tap") return yield* tap({ native, name: config.name, report })
+    return yield* unixDatagram({ native, localPath: config.localPath, peerPath: config.peerPath, report })
   })
 
 /** `-s slot,virtio-net[,BACKEND][,mac=...]` (see parseVirtioNetOptions). */

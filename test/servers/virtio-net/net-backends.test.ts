@@ -7,7 +7,6 @@ import { accessSync, constants, existsSync, mkdtempSync, writeFileSync } from "n
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { loadNativeKvm, type NativeKvm } from "../../../src/kernel/NativeKvm.js"
-import { NO_KICK } from "../../../src/servers/MachineWake.js"
 import type { NetBackend } from "../../../src/servers/virtio-net/NetBackend.js"
 import { tap } from "../../../src/servers/virtio-net/TapBackend.js"
 import { unixDatagram } from "../../../src/servers/virtio-net/UnixDatagramBackend.js"
@@ -16,7 +15,7 @@ const native = Effect.orDie(loadNativeKvm)
 const reports: Array<string> = []
 const report = (m: string) => void reports.push(m)
 
-const unix = (n: NativeKvm, localPath: string, peerPath: string) => unixDatagram({ native: n, localPath, peerPath, kickToken: NO_KICK, report })
+const unix = (n: NativeKvm, localPath: string, peerPath: string) => unixDatagram({ native: n, localPath, peerPath, report })
 
 /** The next frame a backend receives (or undefined after `ms`). */
 const nextFrame = (backend: NetBackend, ms = 3000, accept: (f: Uint8Array) => boolean = () => true) =>
@@ -129,7 +128,7 @@ describe.skipIf(!tapUsable)("virtio-net tap backend", () => {
     Effect.gen(function* () {
       const n = yield* native
       const name = `bhtap${process.pid % 10000}`
-      const backend = yield* tap({ native: n, name, kickToken: NO_KICK, report })
+      const backend = yield* tap({ native: n, name, report })
       const net = [10, 213, (process.pid >> 8) & 0xff, process.pid & 0xfc]
       const host = [...net.slice(0, 3), net[3] + 1]
       const guest = [...net.slice(0, 3), net[3] + 2]
@@ -150,8 +149,8 @@ describe.skipIf(!tapUsable)("virtio-net tap backend", () => {
     Effect.gen(function* () {
       const n = yield* native
       const name = `bhtap${process.pid % 10000}b`
-      yield* tap({ native: n, name, kickToken: NO_KICK, report })
-      const busy = yield* Effect.flip(tap({ native: n, name, kickToken: NO_KICK, report }))
+      yield* tap({ native: n, name, report })
+      const busy = yield* Effect.flip(tap({ native: n, name, report }))
       expect(busy.reason).toBe(`TUNSETIFF ${name}: EBUSY (another process has it open)`)
     }))
 })
