@@ -1,11 +1,26 @@
 import { describe, expect, it } from "@effect/vitest"
-import { existsSync, mkdtempSync } from "node:fs"
+import { mkdtempSync } from "node:fs"
 import * as net from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { runBhyve, startBhyve, waitFor } from "../../support/BhyveProcess.js"
 import { guestPath } from "../../support/GuestRun.js"
 import { hasKvm } from "../../support/Kvm.js"
+
+const connectWhenListening = async (path: string, timeoutMs = 20_000): Promise<net.Socket> => {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    try {
+      return await new Promise<net.Socket>((resolve, reject) => {
+        const client = net.connect(path)
+        client.once("connect", () => resolve(client)).once("error", reject)
+      })
+    } catch (e) {
+      if (Date.now() > deadline) throw e
+      await new Promise((r) => setTimeout(r, 20))
+    }
+  }
+}
 
 describe.skipIf(!hasKvm)("test guests with their own virtio drivers: rnd and console", () => {
   it("vrnd reads random bytes from virtio-rnd: nearly every byte value shows up", () => {
@@ -34,11 +49,10 @@ describe.skipIf(!hasKvm)("test guests with their own virtio drivers: rnd and con
       "-o", `control.socket=${join(dir, "ctl")}`, `vcons-${process.pid}`
     ])
     try {
-      await waitFor("the console socket", () => existsSync(sock))
-      const client = net.connect(sock)
+      // The socket file appears at bind(), a moment before listen(): connecting in between is refused, so retry.
+      const client = await connectWhenListening(sock)
       let received = ""
       client.setEncoding("utf8").on("data", (s: string) => (received += s))
-      await new Promise<void>((resolve, reject) => client.once("connect", resolve).once("error", reject))
       client.write("first line\n")
       await waitFor("the guest's text", () => received.includes("hello from the guest\n"))
       // Split across writes, and two lines in one write: the guest assembles lines itself.
