@@ -4,6 +4,13 @@ import { DIVIDE_WRITABLE } from "./LapicRegisters.js"
 /** The APIC bus clock: 1 GHz, so one count at divide-by-1 is one nanosecond (QEMU and KVM use the same rate). */
 export const NS_PER_BUS_CYCLE = 1
 
+/**
+ * The shortest period a periodic timer gets: KVM's min_timer_period_us.
+ * A guest asking for less (a count of 1 at divide 1 would be 1 ns) gets
+ * this, so its timer cannot take every run boundary of its vCPU.
+ */
+export const MIN_PERIODIC_NS = 200_000
+
 /** Divide configuration bits 0, 1, 3 -> 2, 4, 8, 16, 32, 64, 128, 1 (SDM figure 10-10). */
 export const divisorOf = (divideConfig: number): number => {
   const code = (divideConfig & 3) | ((divideConfig & 8) >>> 1)
@@ -43,7 +50,10 @@ export class LapicTimer {
 
   /** LVT timer mode changed. A running count goes on in the new mode (the SDM disarms only on TSC-deadline changes). */
   setPeriodic(periodic: boolean): void {
+    if (periodic === this.periodic) return
     this.periodic = periodic
+    // The period may differ between the modes (the periodic floor): the next expiry moves with it.
+    if (this.running) this.arm()
   }
 
   /** Writing the initial count (re)starts the count from it; writing 0 stops the timer. */
@@ -118,7 +128,8 @@ export class LapicTimer {
   }
 
   private period(): number {
-    return this.initialCount * this.divisor * NS_PER_BUS_CYCLE
+    const period = this.initialCount * this.divisor * NS_PER_BUS_CYCLE
+    return this.periodic && period < MIN_PERIODIC_NS ? MIN_PERIODIC_NS : period
   }
 
   private currentCountAt(now: number): number {
@@ -126,7 +137,8 @@ export class LapicTimer {
     const elapsed = Math.max(0, now - this.startNs)
     if (!this.periodic && elapsed >= period) return 0
     const within = this.periodic ? elapsed % period : elapsed
-    return this.initialCount - Math.floor(within / (this.divisor * NS_PER_BUS_CYCLE))
+    // Under the periodic floor the count reaches 0 before the period ends, and stays there.
+    return Math.max(0, this.initialCount - Math.floor(within / (this.divisor * NS_PER_BUS_CYCLE)))
   }
 
   private arm(): void {

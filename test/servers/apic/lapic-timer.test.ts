@@ -54,25 +54,25 @@ describe("local APIC timer", () => {
   it("the current count decreases with the clock at the divided rate, and restarts each period", () => {
     const clock = makeManualClock(5)
     withRig(1, clock, (rig) => {
-      start(rig, PERIODIC, 0b0000, 100) // divide by 2: 2 ns a count, 200 ns a period
-      expect(rig.lapicRead(0, R.REG_TIMER_CURRENT)).toBe(100)
+      start(rig, PERIODIC, 0b0000, 200_000) // divide by 2: 2 ns a count, 400 us a period
+      expect(rig.lapicRead(0, R.REG_TIMER_CURRENT)).toBe(200_000)
       clock.advance(21)
-      expect(rig.lapicRead(0, R.REG_TIMER_CURRENT)).toBe(90)
-      clock.advance(179)
-      expect(rig.lapicRead(0, R.REG_TIMER_CURRENT)).toBe(100)
-      clock.advance(198)
+      expect(rig.lapicRead(0, R.REG_TIMER_CURRENT)).toBe(199_990)
+      clock.advance(399_979)
+      expect(rig.lapicRead(0, R.REG_TIMER_CURRENT)).toBe(200_000)
+      clock.advance(399_998)
       expect(rig.lapicRead(0, R.REG_TIMER_CURRENT)).toBe(1)
-      expect(rig.lapicRead(0, R.REG_TIMER_INITIAL)).toBe(100)
+      expect(rig.lapicRead(0, R.REG_TIMER_INITIAL)).toBe(200_000)
     })
   })
 
   it("a masked timer counts but raises nothing", () => {
     const clock = makeManualClock()
     withRig(1, clock, (rig) => {
-      start(rig, PERIODIC | (1 << 16), 0b1011, 100)
-      clock.advance(1000)
+      start(rig, PERIODIC | (1 << 16), 0b1011, 1_000_000)
+      clock.advance(10_000_000)
       expect(took(rig)).toBe(false)
-      expect(rig.lapicRead(0, R.REG_TIMER_CURRENT)).toBe(100)
+      expect(rig.lapicRead(0, R.REG_TIMER_CURRENT)).toBe(1_000_000)
     })
   })
 
@@ -80,13 +80,13 @@ describe("local APIC timer", () => {
     let now = 0
     const queue = makeTimerQueue(() => now)
     withRig(1, queue, (rig) => {
-      start(rig, PERIODIC, 0b1011, 1000) // 1 us period
-      now = 10_500
+      start(rig, PERIODIC, 0b1011, 1_000_000) // 1 ms period
+      now = 10_500_000
       expect(queue.fireDue(now)).toBe(1)
       expect(took(rig)).toBe(true)
       expect(took(rig)).toBe(false)
-      expect(queue.next()).toBe(11_000)
-      expect(rig.lapicRead(0, R.REG_TIMER_CURRENT)).toBe(500)
+      expect(queue.next()).toBe(11_000_000)
+      expect(rig.lapicRead(0, R.REG_TIMER_CURRENT)).toBe(500_000)
     })
   })
 
@@ -99,6 +99,21 @@ describe("local APIC timer", () => {
       expect(rig.lapicRead(0, R.REG_TIMER_INITIAL)).toBe(0)
       clock.advance(10_000)
       expect(took(rig)).toBe(false)
+    })
+  })
+
+  it("a periodic timer shorter than 200 us runs at 200 us (KVM's floor), its count reaching 0 early", () => {
+    const clock = makeManualClock()
+    withRig(1, clock, (rig) => {
+      start(rig, PERIODIC, 0b1011, 1000) // asks for 1 us
+      let fired = 0
+      for (let i = 0; i < 100; i++) {
+        clock.advance(10_000)
+        if (took(rig)) fired++
+      }
+      expect(fired).toBe(5)
+      clock.advance(5_000)
+      expect(rig.lapicRead(0, R.REG_TIMER_CURRENT)).toBe(0)
     })
   })
 
