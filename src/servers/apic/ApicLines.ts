@@ -24,23 +24,22 @@ export const ioapicPinOf = (line: number): number => {
 /**
  * The machine's interrupt lines for a userspace irqchip: line n drives PIC
  * IRQ n (n < 16) and its IOAPIC pin, as KVM_IRQ_LINE does with the
- * in-kernel one. A line passes on only changes of level (devices drive
- * their level again after every access); lines beyond the chips go
- * nowhere.
+ * in-kernel one; lines beyond the chips go nowhere. Every call reaches the
+ * chips, which keep their pins' levels and act only on what changed (an
+ * edge pin on a rise, a level pin while asserted): a line remembering its
+ * level here would disagree with the chips after a restore, and drop the
+ * first lowering of a line that was high when the snapshot was taken.
  */
 export const make = (pic: PicService, ioapic: IoapicDevice) => {
   const lines = new Map<number, InterruptLine>()
   const create = (n: number): InterruptLine => {
     const pin = ioapicPinOf(n)
     const toPic = Number.isInteger(n) && n >= 0 && n < PIC_LINES
-    let level = false
     return {
       line: n,
-      set: (want) => {
-        if (want === level) return
-        level = want
-        if (toPic) pic.setIrq(n, want)
-        if (pin >= 0) ioapic.setPin(pin, want)
+      set: (level) => {
+        if (toPic) pic.setIrq(n, level)
+        if (pin >= 0) ioapic.setPin(pin, level)
       }
     }
   }
