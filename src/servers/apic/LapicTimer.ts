@@ -156,14 +156,16 @@ export class LapicTimer {
     this.cancel = undefined
     if (!this.running) return
     const period = this.period()
-    const elapsed = this.clock.nowNs() - this.startNs
-    // A clock may fire a little early by its own rounding: wait for the real deadline.
-    if (elapsed < period) {
+    const now = this.clock.nowNs()
+    // A clock may fire a little early by its own rounding: wait for the real deadline (compared as the clock compares it).
+    if (now < this.startNs + period) {
       this.arm()
       return
     }
     if (this.periodic) {
-      this.startNs += Math.floor(elapsed / period) * period
+      this.startNs += Math.floor((now - this.startNs) / period) * period
+      // Past 2^53 ns the sums round: never schedule at or before now, or a clock firing what is due would never finish.
+      if (this.startNs + period <= now) this.startNs = now
       this.arm()
     } else {
       this.running = false

@@ -148,3 +148,19 @@ describe("local APIC timer", () => {
     expect(clock.next()).toBe(Infinity)
   })
 })
+
+describe("local APIC timer at extreme clock values", () => {
+  it("a periodic timer on a clock past 2^53 ns fires once per due time and always schedules ahead", () => {
+    let now = 2 ** 60
+    const queue = makeTimerQueue(() => now)
+    withRig(1, queue, (rig) => {
+      start(rig, PERIODIC, 0b1011, 300_000)
+      for (let i = 0; i < 50; i++) {
+        now += 1_000_000
+        expect(queue.fireDue(now)).toBe(1)
+        expect(queue.next()).toBeGreaterThan(now)
+        expect(took(rig)).toBe(true)
+      }
+    })
+  })
+})
