@@ -2,6 +2,7 @@ import type { StartupSignal } from "../../kernel/CpuInterrupts.js"
 import type { DeviceClockService } from "../DeviceClock.js"
 import * as DeliveryMode from "./DeliveryMode.js"
 import * as R from "./LapicRegisters.js"
+import { LapicSignals } from "./LapicSignals.js"
 import type { LapicState } from "./LapicState.js"
 import { LapicTimer } from "./LapicTimer.js"
 import * as Vectors from "./VectorSet.js"
@@ -14,13 +15,6 @@ export interface LapicLinks {
   readonly levelEoi: (vector: number) => void
 }
 
-/** INIT and start-ups wait for the vCPU in order; three hold the INIT, SIPI, SIPI of the MP start-up sequence. */
-export const STARTUP_QUEUE_LIMIT = 3
-const QUEUED_INIT = 0x100
-const INIT_SIGNAL: StartupSignal = Object.freeze({ kind: "init" })
-// One object per vector, made once: taking a signal must not allocate.
-const SIPI_SIGNALS: ReadonlyArray<StartupSignal> = Array.from({ length: 256 }, (_, vector) => Object.freeze({ kind: "sipi", vector }))
-
 /**
  * One xAPIC (SDM chapter 10) as a pure state machine: the register page by
  * offset, messages in through `accept`, and the CPU's side (`hasInterrupt`,
@@ -28,8 +22,8 @@ const SIPI_SIGNALS: ReadonlyArray<StartupSignal> = Array.from({ length: 256 }, (
  * MSR sense; after reset software-disabled (SVR 0xff) with every LVT
  * masked, except vCPU 0's LINT0 (ExtINT) and LINT1 (NMI), which firmware
  * leaves in virtual wire mode. Follows KVM's lapic.c where the SDM leaves a
- * choice. Nothing here allocates after construction, except scheduling the
- * timer.
+ * choice. The interrupt path (accept, hasInterrupt, acknowledge, register
+ * access) allocates nothing.
  */
 export class LapicDevice {
   private id: number
@@ -47,9 +41,7 @@ export class LapicDevice {
   private icrHigh = 0
   private readonly lvt = new Uint32Array(R.LVT_COUNT)
   private readonly timer: LapicTimer
-  private nmiPending = false
-  private readonly startup = new Int16Array(STARTUP_QUEUE_LIMIT)
-  private startupCount = 0
+  private readonly signals = new LapicSignals()
 
   constructor(
     /** The vCPU index, which is also its initial APIC ID. */
@@ -173,17 +165,15 @@ export class LapicDevice {
         else Vectors.remove(this.tmr, vector)
         return true
       case DeliveryMode.NMI:
-        this.nmiPending = true
+        this.signals.raiseNmi()
         return true
       case DeliveryMode.INIT:
         // INIT level de-assert only synchronises arbitration IDs: nothing to do.
         if (levelTriggered && !level) return false
-        // INIT resets the CPU: whatever start-up was queued before it no longer matters.
-        this.startup[0] = QUEUED_INIT
-        this.startupCount = 1
+        this.signals.init()
         return true
       case DeliveryMode.STARTUP:
-        if (this.startupCount < STARTUP_QUEUE_LIMIT) this.startup[this.startupCount++] = vector & 0xff
+        this.signals.startup(vector)
         return true
       case DeliveryMode.SMI:
         return true
@@ -220,20 +210,14 @@ export class LapicDevice {
   }
 
   takeNmi(): boolean {
-    const pending = this.nmiPending
-    this.nmiPending = false
-    return pending
+    return this.signals.takeNmi()
   }
 
   /** The oldest INIT or SIPI. Taking an INIT resets this LAPIC, as the CPU's INIT does (SDM 10.4.7.3). */
   takeStartup(): StartupSignal | undefined {
-    if (this.startupCount === 0) return undefined
-    const head = this.startup[0]
-    this.startup.copyWithin(0, 1)
-    this.startupCount--
-    if (head !== QUEUED_INIT) return SIPI_SIGNALS[head]
-    this.resetRegisters()
-    return INIT_SIGNAL
+    const signal = this.signals.takeStartup()
+    if (signal?.kind === "init") this.resetRegisters()
+    return signal
   }
 
   /** Physical destination: this LAPIC's ID, or the broadcast ID. */
@@ -282,8 +266,7 @@ export class LapicDevice {
         error: this.lvt[R.LVT_ERROR]
       },
       timer: this.timer.save(),
-      nmiPending: this.nmiPending,
-      startup: Array.from(this.startup.subarray(0, this.startupCount), (q) => (q === QUEUED_INIT ? INIT_SIGNAL : SIPI_SIGNALS[q]))
+      ...this.signals.save()
     }
   }
 
@@ -302,9 +285,7 @@ export class LapicDevice {
     this.icrHigh = state.icrHigh
     R.LVT_NAMES.forEach((name, i) => (this.lvt[i] = state.lvt[name]))
     this.timer.restore(state.timer, (state.lvt.timer & R.LVT_TIMER_PERIODIC) !== 0)
-    this.nmiPending = state.nmiPending
-    this.startupCount = state.startup.length
-    state.startup.forEach((s, i) => (this.startup[i] = s.kind === "init" ? QUEUED_INIT : s.vector))
+    this.signals.restore(state.nmiPending, state.startup)
   }
 
   /** Power-on and INIT state; the APIC ID survives an INIT (the constructor sets it first). */
@@ -329,7 +310,8 @@ export class LapicDevice {
     this.timer.stop()
     this.timer.writeDivide(0)
     this.timer.setPeriodic(false)
-    this.nmiPending = false
+    // The INIT that resets the CPU also drops an NMI it had not taken (KVM's reset clears nmi_pending).
+    this.signals.clearNmi()
   }
 
   /** PPR (SDM 10.8.3.1): TPR, or the class of the highest in-service vector when that is higher. */

@@ -1,6 +1,6 @@
 import * as Schema from "effect/Schema"
 import { FIRST_LEGAL_VECTOR } from "./DeliveryMode.js"
-import { STARTUP_QUEUE_LIMIT } from "./LapicDevice.js"
+import { STARTUP_QUEUE_LIMIT } from "./LapicSignals.js"
 import * as R from "./LapicRegisters.js"
 import { VECTOR_SET_WORDS } from "./VectorSet.js"
 
