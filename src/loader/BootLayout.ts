@@ -8,7 +8,11 @@
 /** Real-mode IVT and BIOS data area: never handed to a kernel segment. */
 export const IVT_END = 0x1000
 
-export const BOOT_DATA_START = 0x5000
+export const BOOT_DATA_START = 0x4000
+
+/** Linux's struct boot_params (the "zero page"), for a bzImage entered by the 64-bit boot protocol. */
+export const ZERO_PAGE_ADDR = 0x4000
+export const ZERO_PAGE_SIZE = 0x1000
 
 /** GDT: null, code (0x8), data (0x10), TSS (0x18, 16 bytes in long mode). */
 export const GDT_ADDR = 0x5000
@@ -17,6 +21,10 @@ export const GDT_ENTRIES = 5
 /** struct hvm_start_info (xen/include/public/arch-x86/hvm/start_info.h), version 1. */
 export const START_INFO_ADDR = 0x6000
 export const START_INFO_SIZE = 56
+
+/** struct hvm_modlist_entry array (the initrd), in the start info's page after the struct. */
+export const MODLIST_ADDR = START_INFO_ADDR + 0x40
+export const MODLIST_ENTRY_SIZE = 32
 
 /** struct hvm_memmap_table_entry array. */
 export const MEMMAP_ADDR = 0x7000
@@ -63,6 +71,7 @@ export interface ReservedArea {
 /** Areas no kernel segment may overlap. */
 export const RESERVED_AREAS: ReadonlyArray<ReservedArea> = [
   { name: "real-mode IVT and BIOS data area", start: 0, end: IVT_END },
+  { name: "Linux zero page", start: ZERO_PAGE_ADDR, end: ZERO_PAGE_ADDR + ZERO_PAGE_SIZE },
   { name: "boot GDT", start: GDT_ADDR, end: START_INFO_ADDR },
   { name: "hvm_start_info area", start: START_INFO_ADDR, end: MEMMAP_ADDR },
   { name: "memory map area", start: MEMMAP_ADDR, end: CMDLINE_ADDR },

@@ -14,12 +14,15 @@ export const CR4_PAE = 0x20n
 /** LME | LMA */
 export const EFER_LONG = 0x500n
 
-/** Writes page tables and the GDT into `lowMem` and returns the long-mode entry state. */
-export const elf64Boot = (lowMem: Uint8Array, entry: number): BootCpu => {
+/**
+ * Writes page tables and the GDT into `lowMem` and returns the long-mode
+ * entry state; %rsi = `bootInfo` (hvm_start_info, or Linux's zero page).
+ */
+export const elf64Boot = (lowMem: Uint8Array, entry: number, bootInfo: number = START_INFO_ADDR): BootCpu => {
   const cr3 = writeIdentityPageTables(lowMem)
   const gdt = writeGdt(lowMem, flatCode64)
   return {
-    regs: bootRegs({ rip: BigInt(entry), rsi: BigInt(START_INFO_ADDR), rsp: BigInt(STACK_TOP) }),
+    regs: bootRegs({ rip: BigInt(entry), rsi: BigInt(bootInfo), rsp: BigInt(STACK_TOP) }),
     applySregs: (current) => ({
       ...keptSregs(current),
       cs: { ...flatCode64 }, ds: { ...flatData }, es: { ...flatData }, fs: { ...flatData },

@@ -6,19 +6,20 @@
 import * as Effect from "effect/Effect"
 import { type GuestRam, ramSlice } from "../kernel/MemoryLayout.js"
 import type { Regs, Sregs } from "../kernel/VcpuRegisters.js"
-import { writeCmdline, writeMemmap, writeStartInfo } from "./BootData.js"
-import { BIOS_END, BOOT_DATA_END, BOOT_DATA_START, CMDLINE_MAX, MEMMAP_MAX_ENTRIES, RESERVED_AREAS, START_INFO_ADDR, type ReservedArea } from "./BootLayout.js"
+import { type BootCommon, prepareBoot, writeBootData } from "./BootCommon.js"
+import { BIOS_END, START_INFO_ADDR, type ReservedArea } from "./BootLayout.js"
 import type { BootCpu } from "./BootCpu.js"
-import { E820_RESERVED, type E820Entry, e820Map } from "./E820.js"
+import { loadBzImage } from "./BzImageLoader.js"
+import type { E820Entry } from "./E820.js"
 import { elf64Boot } from "./Elf64Boot.js"
-import { firmwareImage, writeFirmwareImage } from "./FirmwareTables.js"
 import type { FirmwarePlatform } from "./FirmwarePlatform.js"
 import { EM_X86_64, type ElfImage, type ElfSegment, parseElf } from "./ElfImage.js"
+import { type InitrdFile, placeInitrd } from "./InitrdPlacement.js"
 import {
-  CmdlineTooLong, type LoaderError, MemmapTooLong, NoEntry, RamTooSmall,
-  SegmentOutsideRam, SegmentOverlapsReserved, UnsupportedElf
+  InitrdNotSupported, type LoaderError, NoEntry, SegmentOutsideRam, SegmentOverlapsReserved, UnsupportedElf
 } from "./LoaderError.js"
 import { pvhBoot } from "./PvhBoot.js"
+import { hasSetupHeader } from "./SetupHeader.js"
 
 export interface LoadKernelOptions {
   /** For error messages only; the caller reads the file. */
@@ -30,6 +31,8 @@ export interface LoadKernelOptions {
   readonly extraReserved?: ReadonlyArray<E820Entry>
   /** The machine the MP and ACPI tables describe; without it no tables are written and rsdp_paddr is 0. */
   readonly firmware?: FirmwarePlatform
+  /** An initramfs: a PVH module for PVH kernels, boot_params.ramdisk_* for a bzImage; refused for other kernels. */
+  readonly initrd?: InitrdFile
 }
 
 export interface LoadedRange {
@@ -38,7 +41,7 @@ export interface LoadedRange {
 }
 
 export interface BootPlan {
-  readonly mode: "pvh" | "elf64"
+  readonly mode: "pvh" | "elf64" | "bzimage"
   /** Guest physical address execution starts at (also regs.rip). */
   readonly entry: number
   readonly regs: Regs
@@ -48,8 +51,12 @@ export interface BootPlan {
   /** Where the ACPI RSDP was written (also in hvm_start_info.rsdp_paddr), when there are tables. */
   readonly rsdpAddress?: number
   readonly memmap: ReadonlyArray<E820Entry>
-  /** [paddr, paddr + memsz) of every non-empty PT_LOAD segment. */
+  /** [paddr, paddr + memsz) of every non-empty PT_LOAD segment; for a bzImage, the protected-mode kernel as loaded. */
   readonly loadedRanges: ReadonlyArray<LoadedRange>
+  /** Where the initrd was placed, when one was given. */
+  readonly initrd?: LoadedRange
+  /** Linux's boot_params, which %rsi points at (bzImage only). */
+  readonly zeroPageAddress?: number
 }
 
 const hex = (n: number | bigint) => `0x${n.toString(16)}`
@@ -91,43 +98,41 @@ const checkSegments = (path: string, elf: ElfImage, ram: GuestRam, reserved: Rea
     return Effect.succeed({ seg, target })
   })
 
-export const loadKernel = (options: LoadKernelOptions): Effect.Effect<BootPlan, LoaderError> =>
+/** The initrd as a PVH module, as high in low RAM as it fits clear of the kernel; refused by the direct ELF64 entry. */
+const placeElfInitrd = (options: LoadKernelOptions, mode: Mode["mode"], common: BootCommon, loaded: ReadonlyArray<LoadedRange>) => {
+  const initrd = options.initrd
+  if (initrd === undefined) return Effect.succeed(undefined)
+  if (mode !== "pvh") {
+    return Effect.fail(new InitrdNotSupported({
+      path: initrd.path, kernelPath: options.path,
+      reason: "a non-PVH ELF64 kernel has no initrd convention; boot a PVH kernel or a bzImage"
+    }))
+  }
+  return placeInitrd(initrd, options.ram, { floor: BIOS_END, limit: FOUR_GIB, busy: [...common.reserved, ...loaded] })
+}
+
+const loadElf = (options: LoadKernelOptions): Effect.Effect<BootPlan, LoaderError> =>
   Effect.gen(function* () {
     const { path, image, ram } = options
     const elf = yield* parseElf(path, image)
     const { mode, entry } = yield* chooseMode(path, elf)
-
-    const lowEnd = options.firmware === undefined ? BOOT_DATA_END : BIOS_END
-    const lowMem = ramSlice(ram, 0, lowEnd)
-    if (lowMem === undefined) return yield* new RamTooSmall({ ramSize: ram.size, needed: lowEnd })
-    const firmware = options.firmware === undefined ? undefined : firmwareImage(options.firmware)
-    const cmdline = new TextEncoder().encode(options.cmdline)
-    if (cmdline.length > CMDLINE_MAX) return yield* new CmdlineTooLong({ length: cmdline.length, max: CMDLINE_MAX })
-    const extra = options.extraReserved ?? []
-    const memmap = e820Map(ram.size, extra)
-    if (memmap.length > MEMMAP_MAX_ENTRIES) return yield* new MemmapTooLong({ entries: memmap.length, max: MEMMAP_MAX_ENTRIES })
-
-    const reserved = [
-      ...RESERVED_AREAS,
-      ...extra.filter((e) => e.type === E820_RESERVED)
-        .map((e) => ({ name: `reserved E820 entry at ${hex(e.addr)}`, start: e.addr, end: e.addr + e.size }))
-    ]
-    const segments = yield* checkSegments(path, elf, ram, reserved)
+    const common = yield* prepareBoot(options)
+    const segments = yield* checkSegments(path, elf, ram, common.reserved)
     if (!segments.some(({ seg }) => entry >= seg.paddr && entry < seg.paddr + seg.memsz)) {
       return yield* new NoEntry({ path, reason: `entry point ${hex(entry)} is not inside any loaded segment` })
     }
+    const loadedRanges = segments.map(({ seg }) => ({ start: seg.paddr, end: seg.paddr + seg.memsz }))
+    const initrd = yield* placeElfInitrd(options, mode, common, loadedRanges)
 
     // All checks passed: from here on, only writes.
-    lowMem.fill(0, BOOT_DATA_START, BOOT_DATA_END)
     for (const { seg, target } of segments) {
       target.set(image.subarray(seg.offset, seg.offset + seg.filesz))
       target.fill(0, seg.filesz)
     }
-    writeCmdline(lowMem, cmdline)
-    writeMemmap(lowMem, memmap)
-    if (firmware !== undefined) writeFirmwareImage(lowMem, firmware)
-    writeStartInfo(lowMem, memmap.length, firmware?.rsdpAddress)
-    const cpu: BootCpu = mode === "pvh" ? pvhBoot(lowMem, entry) : elf64Boot(lowMem, entry)
+    if (initrd !== undefined && options.initrd !== undefined) initrd.target.set(options.initrd.image)
+    const range = initrd === undefined ? undefined : { start: initrd.start, end: initrd.end }
+    writeBootData(common, range === undefined ? [] : [{ paddr: range.start, size: range.end - range.start }])
+    const cpu: BootCpu = mode === "pvh" ? pvhBoot(common.lowMem, entry) : elf64Boot(common.lowMem, entry)
 
     return {
       mode,
@@ -135,8 +140,17 @@ export const loadKernel = (options: LoadKernelOptions): Effect.Effect<BootPlan, 
       regs: cpu.regs,
       applySregs: cpu.applySregs,
       startInfoAddress: START_INFO_ADDR,
-      ...(firmware === undefined ? {} : { rsdpAddress: firmware.rsdpAddress }),
-      memmap,
-      loadedRanges: segments.map(({ seg }) => ({ start: seg.paddr, end: seg.paddr + seg.memsz }))
+      ...(common.firmware === undefined ? {} : { rsdpAddress: common.firmware.rsdpAddress }),
+      memmap: common.memmap,
+      loadedRanges,
+      ...(range === undefined ? {} : { initrd: range })
     }
   })
+
+const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46]
+
+/** ELF kernels (PVH or direct ELF64) by their magic, Linux bzImages by their setup header; anything else fails as NotElf. */
+export const loadKernel = (options: LoadKernelOptions): Effect.Effect<BootPlan, LoaderError> => {
+  const elfMagic = ELF_MAGIC.every((b, i) => options.image[i] === b)
+  return !elfMagic && hasSetupHeader(options.image) ? loadBzImage(options) : loadElf(options)
+}

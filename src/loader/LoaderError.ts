@@ -13,7 +13,7 @@ export class KernelNotFound extends Data.TaggedError("KernelNotFound")<{
   }
 }
 
-/** The file does not start with the ELF magic. */
+/** The file starts with neither the ELF magic nor a bzImage setup header. */
 export class NotElf extends Data.TaggedError("NotElf")<{
   readonly path: string
   readonly fileSize: number
@@ -21,7 +21,7 @@ export class NotElf extends Data.TaggedError("NotElf")<{
   override get message() {
     return this.fileSize === 0
       ? `kernel ${this.path} is an empty file, not an ELF kernel`
-      : `kernel ${this.path} is not an ELF file (no \\x7fELF magic)`
+      : `kernel ${this.path} is not an ELF file (no \\x7fELF magic) and not a Linux bzImage (no "HdrS" at 0x202)`
   }
 }
 
@@ -141,6 +141,111 @@ export class RamTooSmall extends Data.TaggedError("RamTooSmall")<{
   }
 }
 
+const version = (v: number) => `${v >> 8}.${v & 0xff}`
+
+/** A bzImage whose setup header or protected-mode kernel is cut off. */
+export class TruncatedBzImage extends Data.TaggedError("TruncatedBzImage")<{
+  readonly path: string
+  readonly what: string
+  readonly offset: number
+  readonly needed: number
+  readonly fileSize: number
+}> {
+  override get message() {
+    return `kernel ${this.path} is a truncated bzImage: ${this.what} needs ${this.needed} bytes at file offset ${hex(this.offset)}, ` +
+      `the file is ${this.fileSize} bytes`
+  }
+}
+
+/** A bzImage setup header that contradicts itself (bad boot_flag, setup_sects, payload, init_size). */
+export class MalformedBzImage extends Data.TaggedError("MalformedBzImage")<{
+  readonly path: string
+  readonly what: string
+}> {
+  override get message() {
+    return `kernel ${this.path} is a malformed bzImage: ${this.what}`
+  }
+}
+
+/** A bzImage without the 64-bit entry point: boot protocol before 2.12, or no XLF_KERNEL_64 (a 32-bit kernel). */
+export class BzImageTooOld extends Data.TaggedError("BzImageTooOld")<{
+  readonly path: string
+  /** major << 8 | minor. */
+  readonly version: number
+  readonly xloadflags: number
+}> {
+  override get message() {
+    return this.version < 0x020c
+      ? `kernel ${this.path} is a bzImage with boot protocol ${version(this.version)}; the 64-bit entry needs 2.12 or later`
+      : `kernel ${this.path} is a bzImage without a 64-bit entry point (xloadflags ${hex(this.xloadflags)} lacks XLF_KERNEL_64): a 32-bit kernel`
+  }
+}
+
+/** The memory a bzImage needs to decompress and run ([load address, + init_size)) is not free guest RAM. */
+export class BzImageTooBig extends Data.TaggedError("BzImageTooBig")<{
+  readonly path: string
+  readonly start: number
+  readonly end: number
+  readonly ramSize: number
+  /** What is in the way: "guest RAM" when it runs past the end, else the reserved area's name. */
+  readonly conflict: string
+}> {
+  override get message() {
+    const where = this.conflict === "guest RAM"
+      ? `is not inside guest RAM (${this.ramSize} bytes)`
+      : `overlaps the ${this.conflict}`
+    return `kernel ${this.path} needs [${hex(this.start)}, ${hex(this.end)}) to decompress and run, which ${where}`
+  }
+}
+
+/** The initrd file could not be read (raised by the caller that reads it). */
+export class InitrdNotFound extends Data.TaggedError("InitrdNotFound")<{
+  readonly path: string
+  readonly reason: string
+}> {
+  override get message() {
+    return `cannot read initrd ${this.path}: ${this.reason}`
+  }
+}
+
+/** An initrd of zero bytes: nothing a kernel could unpack. */
+export class InitrdEmpty extends Data.TaggedError("InitrdEmpty")<{
+  readonly path: string
+}> {
+  override get message() {
+    return `initrd ${this.path} is an empty file`
+  }
+}
+
+/** No free, page-aligned range of low guest RAM below `limit` holds the initrd. */
+export class InitrdTooBig extends Data.TaggedError("InitrdTooBig")<{
+  readonly path: string
+  readonly size: number
+  /** The largest free range found, in bytes. */
+  readonly largestFree: number
+  /** The initrd must end at or below this address (top of low RAM, or the kernel's initrd_addr_max). */
+  readonly limit: number
+}> {
+  override get message() {
+    return `initrd ${this.path} is ${this.size} bytes; the largest free range of guest RAM below ${hex(this.limit)} ` +
+      `clear of the kernel and the reserved areas is ${this.largestFree} bytes`
+  }
+}
+
+/** An initrd given with a kernel whose boot convention has no way to pass one. */
+export class InitrdNotSupported extends Data.TaggedError("InitrdNotSupported")<{
+  readonly path: string
+  readonly kernelPath: string
+  readonly reason: string
+}> {
+  override get message() {
+    return `initrd ${this.path} cannot be passed to kernel ${this.kernelPath}: ${this.reason}`
+  }
+}
+
+/** What parsing a bzImage's setup header can fail with. */
+export type BzImageError = TruncatedBzImage | MalformedBzImage | BzImageTooOld
+
 /** What parsing an ELF file can fail with. */
 export type ElfError = NotElf | UnsupportedElf | TruncatedElf | MalformedElf
 
@@ -153,3 +258,9 @@ export type LoaderError =
   | CmdlineTooLong
   | MemmapTooLong
   | RamTooSmall
+  | BzImageError
+  | BzImageTooBig
+  | InitrdNotFound
+  | InitrdEmpty
+  | InitrdTooBig
+  | InitrdNotSupported
