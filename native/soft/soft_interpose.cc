@@ -1,0 +1,312 @@
+// Replacements for functions inside libunicorn.so.2 (see soft_interpose.h
+// for how they get bound and when they act). Signatures are QEMU 5.0's, as
+// Unicorn 2.0.x builds them (target x86_64, symbol suffix _x86_64).
+//
+// Unicorn is GPL-2 (its QEMU part); this addon links it dynamically and is
+// only built where the system provides it (binding.gyp).
+#include "soft_interpose.h"
+
+#include <dlfcn.h>
+#include <time.h>
+
+#include <cstring>
+
+namespace soft {
+
+struct MemTxAttrs {
+  unsigned int bits;  // QEMU's bitfield struct, 32 bits, passed by value
+};
+
+thread_local InterposeTarget* t_running = nullptr;
+thread_local uint8_t* t_capturedEnv = nullptr;
+thread_local bool t_capturing = false;
+InterposeCounts g_counts;
+
+namespace {
+
+
+using PageCollectionLockFn = void* (*)(void*, uint64_t, uint64_t);
+using PageCollectionUnlockFn = void (*)(void*);
+using HltFn = void (*)(void*, int);
+using PauseFn = void (*)(void*, int);
+using GetTscFn = uint64_t (*)(void*);
+using MsrFn = void (*)(void*);
+using MemoryMappingFn = void* (*)(void*, uint64_t);
+using TlbSetPageFn = void (*)(void*, uint64_t, uint64_t, MemTxAttrs, int, int, uint64_t);
+using RaiseErrRaFn = void (*)(void*, int, int, uintptr_t);
+using SyscallFn = void (*)(void*, int);
+using TlbFlushFn = void (*)(void*);
+
+struct Real {
+  PageCollectionLockFn pageCollectionLock = nullptr;
+  PageCollectionUnlockFn pageCollectionUnlock = nullptr;
+  HltFn hlt = nullptr;
+  PauseFn pause = nullptr;
+  GetTscFn getTsc = nullptr;
+  MsrFn rdmsr = nullptr;
+  MsrFn wrmsr = nullptr;
+  MemoryMappingFn memoryMapping = nullptr;
+  TlbSetPageFn tlbSetPage = nullptr;
+  RaiseErrRaFn raiseErrRa = nullptr;
+  SyscallFn syscall = nullptr;
+  SyscallFn sysenter = nullptr;
+  TlbFlushFn tlbFlush = nullptr;
+};
+
+Real g_real;
+bool g_inited = false;
+bool g_active = false;
+bool g_pagingFix = false;
+const char* g_why = nullptr;
+timespec g_t0{};
+
+template <typename F>
+F resolve(void* lib, const char* name) {
+  return reinterpret_cast<F>(dlsym(lib, name));
+}
+
+// The state pointer a replacement was called with belongs to the engine this
+// thread is running for the machine, and the replacements are active.
+inline InterposeTarget* ours(void* env) {
+  InterposeTarget* t = t_running;
+  return (g_active && t != nullptr && t->envPtr() == env) ? t : nullptr;
+}
+
+constexpr int R_EAX = 0, R_ECX = 1, R_EDX = 2;
+inline uint64_t& envReg(void* env, int i) { return reinterpret_cast<uint64_t*>(env)[i]; }
+
+}  // namespace
+
+bool interposeInit(const char** why) {
+  if (g_inited) {
+    if (why != nullptr) *why = g_why;
+    return g_why == nullptr;
+  }
+  g_inited = true;
+  clock_gettime(CLOCK_MONOTONIC, &g_t0);
+  // RTLD_NOLOAD: the library is already loaded as this addon's dependency.
+  void* lib = dlopen("libunicorn.so.2", RTLD_NOW | RTLD_NOLOAD);
+  if (lib == nullptr) lib = dlopen("libunicorn.so", RTLD_NOW | RTLD_NOLOAD);
+  if (lib == nullptr) {
+    g_why = "libunicorn is not loaded (dlopen RTLD_NOLOAD failed)";
+    if (why != nullptr) *why = g_why;
+    return false;
+  }
+  g_real.pageCollectionLock = resolve<PageCollectionLockFn>(lib, "page_collection_lock_x86_64");
+  g_real.pageCollectionUnlock = resolve<PageCollectionUnlockFn>(lib, "page_collection_unlock_x86_64");
+  g_real.hlt = resolve<HltFn>(lib, "helper_hlt_x86_64");
+  g_real.pause = resolve<PauseFn>(lib, "helper_pause_x86_64");
+  g_real.getTsc = resolve<GetTscFn>(lib, "cpu_get_tsc_x86_64");
+  g_real.rdmsr = resolve<MsrFn>(lib, "helper_rdmsr_x86_64");
+  g_real.wrmsr = resolve<MsrFn>(lib, "helper_wrmsr_x86_64");
+  g_real.memoryMapping = resolve<MemoryMappingFn>(lib, "memory_mapping");
+  g_real.tlbSetPage = resolve<TlbSetPageFn>(lib, "tlb_set_page_with_attrs_x86_64");
+  g_real.raiseErrRa = resolve<RaiseErrRaFn>(lib, "raise_exception_err_ra_x86_64");
+  g_real.syscall = resolve<SyscallFn>(lib, "helper_syscall_x86_64");
+  g_real.sysenter = resolve<SyscallFn>(lib, "helper_sysenter_x86_64");
+  g_real.tlbFlush = resolve<TlbFlushFn>(lib, "tlb_flush_x86_64");
+  unsigned major = 0, minor = 0;
+  uc_version(&major, &minor);
+  // Everything here mirrors 2.0.x's internals; elsewhere the library's own
+  // functions run (a later Unicorn fixed what most of these work around).
+  g_active = major == 2 && minor == 0;
+  if (!g_active) {
+    g_why = "the soft CPU needs Unicorn 2.0.x (its CPU state layout and helpers are checked against 2.0.1)";
+  } else if (g_real.hlt == nullptr || g_real.getTsc == nullptr || g_real.rdmsr == nullptr ||
+             g_real.wrmsr == nullptr || g_real.pause == nullptr || g_real.raiseErrRa == nullptr ||
+             g_real.syscall == nullptr || g_real.sysenter == nullptr || g_real.tlbFlush == nullptr) {
+    g_why = "libunicorn lacks one of helper_hlt/pause/rdmsr/wrmsr/syscall/sysenter, cpu_get_tsc, "
+            "raise_exception_err_ra, tlb_flush";
+    g_active = false;
+  }
+  if (why != nullptr) *why = g_why;
+  return g_why == nullptr;
+}
+
+bool interposeActive() { return g_active; }
+bool pagingFixActive() { return g_pagingFix; }
+void setPagingFixActive(bool on) { g_pagingFix = on && g_active && g_real.memoryMapping && g_real.tlbSetPage; }
+
+bool flushTlb(void* cpuState) {
+  if (cpuState == nullptr || g_real.tlbFlush == nullptr) return false;
+  g_real.tlbFlush(cpuState);
+  return true;
+}
+
+uint64_t hostTsc() {
+  timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  uint64_t ns = static_cast<uint64_t>(t.tv_sec - g_t0.tv_sec) * 1000000000ull + static_cast<uint64_t>(t.tv_nsec) -
+                static_cast<uint64_t>(g_t0.tv_nsec);
+  static_assert(TSC_HZ == 1000000000ull, "TSC ticks are nanoseconds; scale here if TSC_HZ changes");
+  return ns;
+}
+
+}  // namespace soft
+
+using soft::g_counts;
+using soft::g_real;
+
+extern "C" {
+
+// Unicorn 2.0.1 builds and frees a GTree on every store to a page it
+// believes clean (notdirty_write -> page_collection_lock); it takes no page
+// locks, so the collection is dead weight (upstream dropped it after 2.0.1,
+// unicorn-engine/unicorn#1838). Returning NULL is that change: the precise
+// self-modifying-code path only hands the pointer back to unlock.
+__attribute__((visibility("default"))) void* page_collection_lock_x86_64(void* uc, uint64_t start, uint64_t end) {
+  if (soft::g_active) {
+    g_counts.pageCollectionLock.fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
+  }
+  return g_real.pageCollectionLock ? g_real.pageCollectionLock(uc, start, end) : nullptr;
+}
+
+__attribute__((visibility("default"))) void page_collection_unlock_x86_64(void* set) {
+  if (soft::g_active) return;
+  if (g_real.pageCollectionUnlock) g_real.pageCollectionUnlock(set);
+}
+
+// hlt: tells the vCPU (exact halt detection; Unicorn reports a hlt only as
+// uc_emu_start returning UC_ERR_OK), and captures a new engine's state
+// pointer (soft_env.cc runs a lone hlt for that).
+__attribute__((visibility("default"))) void helper_hlt_x86_64(void* env, int next_eip_addend) {
+  g_counts.hlt.fetch_add(1, std::memory_order_relaxed);
+  if (soft::t_capturing) {
+    soft::t_capturedEnv = static_cast<uint8_t*>(env);
+    soft::t_capturing = false;
+  }
+  if (soft::InterposeTarget* t = soft::ours(env)) t->onHlt();
+  g_real.hlt(env, next_eip_addend);
+}
+
+// pause: a spin-wait hint; lets the machine give the other vCPUs their turn
+// (like pause-loop exiting) instead of spinning out the quantum.
+__attribute__((visibility("default"))) void helper_pause_x86_64(void* env, int next_eip_addend) {
+  g_counts.pause.fetch_add(1, std::memory_order_relaxed);
+  if (soft::InterposeTarget* t = soft::ours(env)) t->onPause();
+  g_real.pause(env, next_eip_addend);
+}
+
+// TSC: host CLOCK_MONOTONIC at a fixed rate (soft::TSC_HZ) rather than the
+// host's own TSC (Unicorn's cpu_get_ticks), so a snapshot restored on
+// another host continues at the same rate. rdtsc adds the vCPU's offset.
+__attribute__((visibility("default"))) uint64_t cpu_get_tsc_x86_64(void* env) {
+  if (soft::g_active) {
+    g_counts.getTsc.fetch_add(1, std::memory_order_relaxed);
+    return soft::hostTsc();
+  }
+  return g_real.getTsc(env);
+}
+
+// rdmsr/wrmsr: the vCPU emulates the MSRs QEMU 5.0's TCG gets wrong for a
+// hypervisor (IA32_TSC reads 0 and ignores writes; APIC_BASE reads 0) and
+// raises #GP(0) for MSRs nothing implements, as hardware does (QEMU 5.0
+// returns 0 and drops the write). The #GP is raised with this call's return
+// address, which lies in the translated block, so QEMU restores RIP to the
+// rdmsr/wrmsr itself. Nothing with a destructor may live in these frames:
+// raising longjmps out of them.
+__attribute__((visibility("default"))) void helper_rdmsr_x86_64(void* env) {
+  g_counts.rdmsr.fetch_add(1, std::memory_order_relaxed);
+  soft::InterposeTarget* t = soft::ours(env);
+  if (t != nullptr) {
+    uint32_t index = static_cast<uint32_t>(soft::envReg(env, soft::R_ECX));
+    uint64_t value = 0;
+    switch (t->readMsr(index, &value)) {
+      case soft::InterposeTarget::Handled:
+        soft::envReg(env, soft::R_EAX) = static_cast<uint32_t>(value);
+        soft::envReg(env, soft::R_EDX) = static_cast<uint32_t>(value >> 32);
+        return;
+      case soft::InterposeTarget::GeneralProtection:
+        g_real.raiseErrRa(env, 13, 0, reinterpret_cast<uintptr_t>(__builtin_return_address(0)));
+        return;  // not reached: raising longjmps
+      case soft::InterposeTarget::PassToUnicorn:
+        break;
+    }
+  }
+  g_real.rdmsr(env);
+}
+
+__attribute__((visibility("default"))) void helper_wrmsr_x86_64(void* env) {
+  g_counts.wrmsr.fetch_add(1, std::memory_order_relaxed);
+  soft::InterposeTarget* t = soft::ours(env);
+  if (t != nullptr) {
+    uint32_t index = static_cast<uint32_t>(soft::envReg(env, soft::R_ECX));
+    uint64_t value = (soft::envReg(env, soft::R_EDX) << 32) | static_cast<uint32_t>(soft::envReg(env, soft::R_EAX));
+    switch (t->writeMsr(index, value)) {
+      case soft::InterposeTarget::Handled:
+        return;
+      case soft::InterposeTarget::GeneralProtection:
+        g_real.raiseErrRa(env, 13, 0, reinterpret_cast<uintptr_t>(__builtin_return_address(0)));
+        return;  // not reached
+      case soft::InterposeTarget::PassToUnicorn:
+        break;
+    }
+  }
+  g_real.wrmsr(env);
+}
+
+// Unicorn 2.0.1 checks every slow-path guest access against its list of
+// mapped regions using the *linear* address, before translating it, and
+// stops the engine (UC_ERR_*_UNMAPPED, RIP not restored) when the linear
+// address is not itself mapped: any kernel whose virtual addresses differ
+// from physical ones (a higher-half kernel) cannot run, and a #PF on such an
+// address is never raised. While one of this addon's engines runs, an
+// address that is not mapped is attributed to a catch-all RAM region, so the
+// access goes on to QEMU's own page walk: a #PF or non-canonical #GP is
+// raised precisely (RIP restored), a mapped page reaches
+// tlb_set_page_with_attrs below.
+__attribute__((visibility("default"))) void* memory_mapping(void* uc, uint64_t address) {
+  void* mr = g_real.memoryMapping(uc, address);
+  if (mr != nullptr || !soft::g_pagingFix) return mr;
+  soft::InterposeTarget* t = soft::t_running;
+  if (t == nullptr || static_cast<void*>(t->engine()) != uc) return mr;
+  g_counts.memoryMapping.fetch_add(1, std::memory_order_relaxed);
+  return t->catchAllRegion();
+}
+
+// Unicorn 2.0.1 walks the guest's page tables (permissions, A/D bits,
+// faults) and then throws the result away, mapping each linear page to the
+// physical page of the same number ("indentity map guest virtual address to
+// host virtual address", target/i386/excp_helper.c; fixed upstream in 2.1).
+// With paging on, the physical page is recomputed here by the addon's own
+// walk (soft_x86.cc) before the TLB entry is made.
+__attribute__((visibility("default"))) void tlb_set_page_with_attrs_x86_64(void* cpu, uint64_t vaddr, uint64_t paddr,
+                                                                           soft::MemTxAttrs attrs, int prot, int mmu_idx,
+                                                                           uint64_t size) {
+  soft::InterposeTarget* t = soft::t_running;
+  if (t != nullptr) t->noteCpuState(cpu);
+  if (soft::g_pagingFix) {
+    if (t != nullptr) {
+      g_counts.tlbSetPage.fetch_add(1, std::memory_order_relaxed);
+      uint64_t physical = 0;
+      if (t->translatePage(vaddr, &physical)) paddr = physical & ~0xfffull;
+    }
+  }
+  g_real.tlbSetPage(cpu, vaddr, paddr, attrs, prot, mmu_idx, size);
+}
+
+// syscall/sysenter with their architectural effect (see
+// InterposeTarget::syscallInsn); #UD/#GP are raised with this call's return
+// address, so RIP is the instruction's.
+__attribute__((visibility("default"))) void helper_syscall_x86_64(void* env, int next_eip_addend) {
+  g_counts.syscall.fetch_add(1, std::memory_order_relaxed);
+  if (soft::InterposeTarget* t = soft::ours(env)) {
+    int vector = t->syscallInsn(next_eip_addend);
+    if (vector >= 0) g_real.raiseErrRa(env, vector, 0, reinterpret_cast<uintptr_t>(__builtin_return_address(0)));
+    return;
+  }
+  g_real.syscall(env, next_eip_addend);
+}
+
+__attribute__((visibility("default"))) void helper_sysenter_x86_64(void* env, int next_eip_addend) {
+  g_counts.sysenter.fetch_add(1, std::memory_order_relaxed);
+  if (soft::InterposeTarget* t = soft::ours(env)) {
+    int vector = t->sysenterInsn(next_eip_addend);
+    if (vector >= 0) g_real.raiseErrRa(env, vector, 0, reinterpret_cast<uintptr_t>(__builtin_return_address(0)));
+    return;
+  }
+  g_real.sysenter(env, next_eip_addend);
+}
+
+}  // extern "C"

@@ -1,0 +1,221 @@
+// The soft machine: N vCPUs, one Unicorn engine each, all run interleaved on
+// the one thread that calls run() (Unicorn's `lock`-prefixed instructions
+// are not atomic across engines on different threads). Guest RAM is the
+// same host memory in every engine; every other physical address in the
+// machine's MMIO ranges calls back into JavaScript, synchronously, on this
+// thread, through the IoSink.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <unicorn/unicorn.h>
+
+#include "soft_env.h"
+#include "soft_interpose.h"
+#include "soft_x86.h"
+
+namespace soft {
+
+// What run() reports.
+enum RunCode : int {
+  RUN_QUANTUM_END = 0,   // its time was up (the watchdog stopped it)
+  RUN_KICKED = 1,        // kick() (any thread, or the event-loop watch)
+  RUN_HALTED = 2,        // hlt: the vCPU waits for an interrupt (state Halted)
+  RUN_IO_STOP = 3,       // the I/O handler asked to stop
+  RUN_SHUTDOWN = 4,      // triple fault
+  RUN_ERROR = 5,         // the engine failed; lastError(i) says why
+  RUN_YIELD = 6,         // spinning on pause while another vCPU can run
+  RUN_JS_EXCEPTION = 7,  // the I/O handler threw; the exception is pending
+};
+
+enum RunState : int { STATE_RUNNING = 0, STATE_HALTED = 1, STATE_WAIT_SIPI = 2 };
+
+// vCPU flags the scheduler reads between runs.
+enum : uint32_t {
+  FLAG_IF = 1,           // RFLAGS.IF
+  FLAG_SHADOW = 2,       // sti / mov ss interrupt shadow
+  FLAG_NMI_BLOCKED = 4,  // an NMI is being handled (until iret)
+  FLAG_LONG = 8,         // IA-32e mode
+  FLAG_PROTECTED = 16,   // CR0.PE
+};
+
+// The exit buffer: struct kvm_run's layout where src/kernel/VcpuExit.ts
+// reads it (exit reason at 8, the io/mmio union at 0x20).
+constexpr size_t EXIT_REASON = 8;
+constexpr size_t EXIT_IO = 0x20;
+constexpr size_t EXIT_PIO_DATA = 0x100;
+constexpr size_t EXIT_BUFFER_SIZE = 0x200;
+constexpr uint32_t KVM_EXIT_IO = 2, KVM_EXIT_MMIO = 6;
+
+class IoSink {
+ public:
+  virtual ~IoSink() = default;
+  // The exit buffer is filled; JavaScript handles it on this thread.
+  // 0: go on; 1: stop the machine; -1: JavaScript threw (left pending).
+  virtual int onExit() = 0;
+};
+
+struct MmioRange {
+  uint64_t base;
+  uint64_t size;
+};
+
+class Machine;
+class Vcpu;
+
+// User data of one MMIO range's callbacks in one engine.
+struct MmioBinding {
+  Vcpu* vcpu;
+  uint64_t base;
+};
+
+class Vcpu final : public InterposeTarget {
+ public:
+  Vcpu(Machine* machine, int index) : machine_(machine), index_(index) {}
+  ~Vcpu() override;
+  bool create(std::string* why);  // engine, state pointer, memory, hooks
+  bool recreate(std::string* why);  // a fresh engine with the same state (empty TLB and code cache)
+
+  int index() const { return index_; }
+  Machine* machine() const { return machine_; }
+  Cpu cpu() const { return Cpu{uc_, env_, ram_}; }
+  const Env& env() const { return env_; }
+  uc_engine* uc() const { return uc_; }
+  int state() const { return state_; }
+  void setState(int s) { state_ = s; }
+  uint32_t flags() const;
+  const std::string& lastError() const { return lastError_; }
+  void setError(const std::string& e) { lastError_ = e; }
+  std::string where() const;  // "vCPU i, RIP 0x..., 64-bit mode, CPL n"
+
+  // Power-on/INIT state (SDM table 9-1); `keepFpu`: INIT leaves x87/SSE and MSRs.
+  void resetState(bool init);
+  void startAt(int sipiVector);  // SIPI: real mode at vector << 12
+  void flushTlb();
+  uint64_t apicBase() const { return apicBase_; }
+  void setApicBase(uint64_t v) { apicBase_ = v; }
+  uint64_t cr8() const { return cr8_; }
+  void setCr8(uint64_t v) { cr8_ = v; }
+
+  // Event injection between runs: RUN_* code (0 = delivered).
+  int deliver(const Event& e);
+
+  // Run bookkeeping (Machine::run).
+  void beginRun();
+  int classify(uc_err err, bool kicked, bool deadlineHit);
+  bool ioStopped() const { return ioStop_; }
+  bool jsThrew() const { return jsException_; }
+  void afterExit(int r);
+
+  // InterposeTarget
+  uint8_t* envPtr() const override { return env_.raw(); }
+  void onHlt() override { hlt_ = true; }
+  void onPause() override;
+  MsrResult readMsr(uint32_t index, uint64_t* value) override;
+  MsrResult writeMsr(uint32_t index, uint64_t value) override;
+  bool translatePage(uint64_t linear, uint64_t* physical) override;
+  void* catchAllRegion() const override { return catchAll_; }
+  int syscallInsn(int nextEipAddend) override;
+  int sysenterInsn(int nextEipAddend) override;
+  void noteCpuState(void* cpu) override {
+    if (cpuState_ == nullptr) cpuState_ = cpu;
+  }
+  uc_engine* engine() const override { return uc_; }
+
+  // Hooks (static trampolines in soft_machine.cc).
+  void onIntr(uint32_t intno);
+  bool onInvalidInsn();
+  void onCpuid();
+  void onUnmapped(int type, uint64_t address, int size);
+
+ private:
+  bool openEngine(std::string* why);
+  void closeEngine();
+
+  Machine* machine_;
+  int index_;
+  uc_engine* uc_ = nullptr;
+  Env env_;
+  const GuestRam* ram_ = nullptr;
+  void* catchAll_ = nullptr;
+  void* cpuState_ = nullptr;
+  std::vector<uc_hook> hooks_;
+  std::vector<std::unique_ptr<MmioBinding>> mmio_;
+  int state_ = STATE_RUNNING;
+  uint64_t apicBase_ = 0;
+  uint64_t cr8_ = 0;
+  std::string lastError_;
+  // Per run.
+  bool hlt_ = false, ioStop_ = false, jsException_ = false, yield_ = false, shutdown_ = false, failed_ = false;
+  uint32_t pauses_ = 0;
+  int unmappedType_ = 0;
+  uint64_t unmappedAddress_ = 0;
+};
+
+class Machine {
+ public:
+  struct Config {
+    int cpus = 1;
+    GuestRam ram;
+    std::vector<MmioRange> mmio;
+    uint8_t* exitBuffer = nullptr;  // EXIT_BUFFER_SIZE bytes
+    IoSink* sink = nullptr;
+  };
+  static std::unique_ptr<Machine> create(Config config, std::string* why);
+  ~Machine();
+
+  int count() const { return static_cast<int>(vcpus_.size()); }
+  Vcpu& vcpu(int i) { return *vcpus_[static_cast<size_t>(i)]; }
+  const GuestRam& ram() const { return config_.ram; }
+  const std::vector<MmioRange>& mmio() const { return config_.mmio; }
+  uint8_t* exitBuffer() const { return config_.exitBuffer; }
+  IoSink* sink() const { return config_.sink; }
+  int token() const { return token_; }
+  bool running() const { return inRun_; }
+
+  // Runs vCPU i for at most budgetNs (RunCode).
+  int run(int i, int64_t budgetNs);
+  // Any thread: ends the current run or idle (RUN_KICKED), or the next one.
+  void kick();
+  // Waits for a kick at most timeoutNs; true when kicked.
+  bool idle(int64_t timeoutNs);
+  // Whether a vCPU other than `except` could run now (for the pause hint).
+  bool otherRunnable(int except) const;
+
+  // The event-loop watch (soft_loop_watch.cc): waits until run or idle is
+  // entered again after `seen` entries (or `stop`, or timeout) -> entries now.
+  uint64_t waitEntered(uint64_t seen, int timeoutMs, const bool* stop);
+  uint64_t entries();
+  void wakeWaiters();
+
+  // Kicks the machine behind `token` from any thread: 0, or -ESRCH.
+  static int kickToken(int token);
+
+ private:
+  explicit Machine(Config c) : config_(std::move(c)) {}
+  friend struct Watchdog;
+  Config config_;
+  std::vector<std::unique_ptr<Vcpu>> vcpus_;
+  int token_ = -1;
+  bool inRun_ = false;
+  // Guarded by the watchdog's mutex (see soft_machine.cc).
+  uc_engine* runningUc_ = nullptr;
+  std::chrono::steady_clock::time_point deadline_{};
+  std::chrono::steady_clock::time_point lastStop_{};
+  bool deadlineHit_ = false, stopWanted_ = false, stopSent_ = false, kickPending_ = false, watcherWaiting_ = false;
+  uint64_t entries_ = 0;
+  std::condition_variable idleCv_, enteredCv_;
+};
+
+// Exhaustive self-test of what the addon relies on, run once: layout, the
+// bound replacements, the paging fix. Returns a report line per item and
+// sets `ok`.
+std::string selfTest(bool* ok);
+
+}  // namespace soft
