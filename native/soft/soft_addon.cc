@@ -60,7 +60,8 @@ class JsSink final : public soft::IoSink {
     if (napi_get_reference_value(env_, ref_, &fn) == napi_ok && napi_get_undefined(env_, &recv) == napi_ok &&
         napi_call_function(env_, recv, fn, 0, nullptr, &result) == napi_ok) {
       int32_t v = 0;
-      r = (napi_get_value_int32(env_, result, &v) == napi_ok && v != 0) ? 1 : 0;
+      if (napi_get_value_int32(env_, result, &v) != napi_ok) v = 1;  // not a number: stop rather than guess
+      r = v == 0 ? 0 : v == 2 ? 2 : 1;
     } else {
       bool pending = false;
       napi_is_exception_pending(env_, &pending);

@@ -277,7 +277,8 @@ __attribute__((visibility("default"))) void tlb_set_page_with_attrs_x86_64(void*
   soft::InterposeTarget* t = soft::t_running;
   if (t != nullptr) t->noteCpuState(cpu);
   if (soft::g_pagingFix) {
-    if (t != nullptr) {
+    // A new engine runs one hlt before its state pointer is known (paging is off then anyway).
+    if (t != nullptr && t->envPtr() != nullptr) {
       g_counts.tlbSetPage.fetch_add(1, std::memory_order_relaxed);
       uint64_t physical = 0;
       if (t->translatePage(vaddr, &physical)) paddr = physical & ~0xfffull;

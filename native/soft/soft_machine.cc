@@ -407,7 +407,7 @@ int Vcpu::deliver(const Event& e) {
 }
 
 void Vcpu::beginRun() {
-  hlt_ = ioStop_ = jsException_ = yield_ = shutdown_ = failed_ = false;
+  hlt_ = ioStop_ = jsException_ = yield_ = shutdown_ = failed_ = event_ = false;
   pauses_ = 0;
   unmappedType_ = 0;
   unmappedAddress_ = 0;
@@ -415,8 +415,15 @@ void Vcpu::beginRun() {
 
 void Vcpu::afterExit(int r) {
   if (r == 0) return;
-  if (r < 0) jsException_ = true;
-  else ioStop_ = true;
+  if (r == 2) {
+    // Only worth ending the run if the interrupt can be taken now.
+    if (!(cpu().rflags() & RF_IF) || (env_.hflags() & HF_INHIBIT_IRQ) || event_) return;
+    event_ = true;
+  } else if (r < 0) {
+    jsException_ = true;
+  } else {
+    ioStop_ = true;
+  }
   uc_emu_stop(uc_);
 }
 
@@ -550,6 +557,7 @@ InterposeTarget::MsrResult Vcpu::writeMsr(uint32_t index, uint64_t value) {
 }
 
 bool Vcpu::translatePage(uint64_t linear, uint64_t* physical) {
+  if (!env_.valid()) return false;
   Translation t = cpu().translate(linear, Access::Read, false, false);
   if (!t.ok) return false;
   *physical = t.physical;
@@ -610,6 +618,7 @@ int Vcpu::classify(uc_err err, bool kicked, bool deadlineHit) {
   }
   if (kicked) return RUN_KICKED;
   if (yield_) return RUN_YIELD;
+  if (event_) return RUN_EVENT;
   if (deadlineHit) return RUN_QUANTUM_END;
   return -1;  // stopped for no reason of its own (#UD restart, a late stop): go on
 }

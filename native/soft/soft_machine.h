@@ -32,6 +32,7 @@ enum RunCode : int {
   RUN_ERROR = 5,         // the engine failed; lastError(i) says why
   RUN_YIELD = 6,         // spinning on pause while another vCPU can run
   RUN_JS_EXCEPTION = 7,  // the I/O handler threw; the exception is pending
+  RUN_EVENT = 8,         // an I/O handler made an interrupt pending while IF was set
 };
 
 enum RunState : int { STATE_RUNNING = 0, STATE_HALTED = 1, STATE_WAIT_SIPI = 2 };
@@ -57,7 +58,9 @@ class IoSink {
  public:
   virtual ~IoSink() = default;
   // The exit buffer is filled; JavaScript handles it on this thread.
-  // 0: go on; 1: stop the machine; -1: JavaScript threw (left pending).
+  // 0: go on; 1: stop the machine; 2: an interrupt is now pending for this
+  // vCPU (the run ends if IF is set, so it is taken after this instruction);
+  // -1: JavaScript threw (left pending).
   virtual int onExit() = 0;
 };
 
@@ -152,7 +155,8 @@ class Vcpu final : public InterposeTarget {
   uint64_t cr8_ = 0;
   std::string lastError_;
   // Per run.
-  bool hlt_ = false, ioStop_ = false, jsException_ = false, yield_ = false, shutdown_ = false, failed_ = false;
+  bool hlt_ = false, ioStop_ = false, jsException_ = false, yield_ = false, shutdown_ = false, failed_ = false,
+       event_ = false;
   uint32_t pauses_ = 0;
   int unmappedType_ = 0;
   uint64_t unmappedAddress_ = 0;

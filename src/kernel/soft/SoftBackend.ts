@@ -1,0 +1,108 @@
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import { CurrentVcpu } from "../../servers/CurrentVcpu.js"
+import { DeviceClock, makeTimerQueue } from "../../servers/DeviceClock.js"
+import { pciWindows } from "../../servers/pci/PciWindows.js"
+import { CpuBackend, type CpuBackendService, CpuError, type CpuStatePart, type CpuUnavailable } from "../Cpu.js"
+import { CpuInterrupts, makeSlot } from "../CpuInterrupts.js"
+import { GuestMemory, mapRamRegion, type RamBacking } from "../GuestMemory.js"
+import type { KvmError, NativeAddonMissing } from "../KvmError.js"
+import { type GuestRam, HIGHMEM_BASE, LOWMEM_LIMIT, ramRegions } from "../MemoryLayout.js"
+import { EXIT_BUFFER_SIZE, loadCheckedSoft } from "./NativeSoft.js"
+import { DEFAULT_SCHEDULER, type SchedulerOptions, SoftScheduler } from "./SoftScheduler.js"
+import { makeSoftVcpu, softVcpuStatePart } from "./SoftVcpu.js"
+
+export interface SoftBackendOptions {
+  readonly cpus: number
+  readonly memoryBytes: number
+  /** Guest RAM mapped from a snapshot's RAM file (lazy restore) instead of fresh memory. */
+  readonly ramBacking?: RamBacking
+  /** Interleaving of vCPUs (tests and benchmarks). */
+  readonly scheduler?: Partial<SchedulerOptions>
+}
+
+export type SoftBackendError = CpuError | CpuUnavailable | KvmError | NativeAddonMissing
+
+/** Every guest-physical address below 4 GiB that is not RAM, and from the end of high RAM to the end of the 64-bit PCI window: MMIO. */
+export const mmioRanges = (memoryBytes: number): ReadonlyArray<{ readonly base: number; readonly size: number }> => {
+  const low = Math.min(memoryBytes, LOWMEM_LIMIT)
+  const highEnd = HIGHMEM_BASE + (memoryBytes - low)
+  const limit = pciWindows(memoryBytes).mem64.limit
+  return [{ base: low, size: HIGHMEM_BASE - low }, { base: highEnd, size: limit - highEnd }]
+}
+
+/** The device clock: host monotonic nanoseconds since process start (a double keeps them exact for 104 days). */
+const nowNs = () => performance.now() * 1e6
+
+const MAX_CPUS = 255
+
+const build = (options: SoftBackendOptions): Effect.Effect<Context.Context<CpuBackend | GuestMemory | DeviceClock | CpuInterrupts | CurrentVcpu>, SoftBackendError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const { cpus, memoryBytes } = options
+    if (!Number.isSafeInteger(cpus) || cpus < 1 || cpus > MAX_CPUS) {
+      return yield* new CpuError({ operation: "creating the soft machine", detail: `${cpus} vCPUs: 1 to ${MAX_CPUS} are supported` })
+    }
+    if (!Number.isSafeInteger(memoryBytes) || memoryBytes < 1 << 21 || memoryBytes % 4096 !== 0) {
+      return yield* new CpuError({ operation: "creating the soft machine", detail: `${memoryBytes} bytes of RAM: need a multiple of 4 KiB, at least 2 MiB` })
+    }
+    const { native, info } = yield* loadCheckedSoft
+    const regions = yield* Effect.forEach(ramRegions(memoryBytes), (region) =>
+      Effect.map(mapRamRegion(region, options.ramBacking), (buffer) => ({ region, buffer })))
+    const ram: GuestRam = {
+      size: memoryBytes,
+      regions: regions.map(({ region, buffer }) => ({ ...region, bytes: new Uint8Array(buffer) }))
+    }
+    const exitBuffer = new ArrayBuffer(EXIT_BUFFER_SIZE)
+    const interrupts = makeSlot()
+    const clock = makeTimerQueue(nowNs)
+    const scheduler = new SoftScheduler(exitBuffer, interrupts, clock, { ...DEFAULT_SCHEDULER, ...options.scheduler })
+    // Destroyed before the RAM it maps is unmapped (finalizers run in reverse).
+    const machine = yield* Effect.acquireRelease(
+      Effect.try({
+        try: () =>
+          new native.SoftMachine({
+            cpus,
+            ram: regions.map(({ region, buffer }) => ({ gpa: region.gpa, buffer })),
+            mmio: mmioRanges(memoryBytes),
+            exitBuffer,
+            onExit: scheduler.onExit
+          }),
+        catch: (e) => new CpuError({ operation: "creating the soft machine", detail: e instanceof Error ? e.message : String(e) })
+      }),
+      (m) => Effect.sync(() => m.destroy())
+    )
+    scheduler.bind(machine)
+    const vcpus = Array.from({ length: cpus }, (_, i) => makeSoftVcpu(machine, scheduler, i))
+    const backend: CpuBackendService = {
+      name: "soft",
+      description: `software CPU (Unicorn ${info.unicorn})`,
+      vcpus,
+      irqchip: "userspace",
+      apThreads: "inline",
+      watchEventLoop: Effect.map(
+        Effect.acquireRelease(Effect.sync(() => machine.loopWatchStart()), (id) =>
+          Effect.sync(() => void (id >= 0 && machine.loopWatchStop(id)))),
+        (id) => id >= 0
+      ),
+      stateParts: vcpus.map((v) => softVcpuStatePart(machine, v.id) as CpuStatePart)
+    }
+    return Context.make(CpuBackend, backend).pipe(
+      Context.add(GuestMemory, ram),
+      Context.add(DeviceClock, clock),
+      Context.add(CpuInterrupts, interrupts),
+      Context.add(CurrentVcpu, { current: () => scheduler.current, count: cpus })
+    )
+  })
+
+/**
+ * The software CPU: Unicorn engines for `cpus` vCPUs over guest RAM, every
+ * resource scoped to the layer. Provides the CPU backend (irqchip in
+ * userspace: the machine adds the PIC/IOAPIC/LAPIC/PIT servers, which
+ * attach to CpuInterrupts), guest memory, the DeviceClock those servers'
+ * timers run on (driven by the scheduler between runs of guest code), and
+ * CurrentVcpu (whose access is being handled).
+ */
+export const layer = (options: SoftBackendOptions): Layer.Layer<CpuBackend | GuestMemory | DeviceClock | CpuInterrupts | CurrentVcpu, SoftBackendError> =>
+  Layer.scopedContext(build(options))
