@@ -440,6 +440,7 @@ void Vcpu::onIntr(uint32_t intno) {
   e.vector = static_cast<int>(intno);
   if (env_.exceptionIsInt()) {
     e.kind = EventKind::SoftwareInterrupt;  // int n, int3, into: RIP is past the instruction
+    e.hasRestart = softwareInterruptStart(intno, &e.restartRip);
   } else if (intno < 32) {
     e.kind = EventKind::Exception;  // RIP at the faulting instruction (traps: after it)
     e.hasError = exceptionHasErrorCode(e.vector);
@@ -460,6 +461,24 @@ void Vcpu::onIntr(uint32_t intno) {
     failed_ = true;
     uc_emu_stop(uc_);
   }
+}
+
+// Where the int n / int3 / into that raised `intno` starts, RIP being past
+// it (Unicorn moved it there before calling UC_HOOK_INTR): CD ib, CC, CE.
+bool Vcpu::softwareInterruptStart(uint32_t intno, uint64_t* start) const {
+  const uint64_t next = env_.eip();
+  const uint64_t csBase = env_.code64() ? 0 : env_.seg(CS).base;
+  Fault f;
+  uint8_t b[2] = {0, 0};
+  if (next >= 2 && cpu().readLinear(csBase + next - 2, b, 2, &f) && b[0] == 0xcd && b[1] == intno) {
+    *start = next - 2;
+    return true;
+  }
+  if (next >= 1 && ((intno == 3 && b[1] == 0xcc) || (intno == 4 && b[1] == 0xce))) {
+    *start = next - 1;
+    return true;
+  }
+  return false;
 }
 
 bool Vcpu::onInvalidInsn() {

@@ -136,6 +136,7 @@ class Vcpu final : public InterposeTarget {
   bool onInvalidInsn();
   void onCpuid();
   void onUnmapped(int type, uint64_t address, int size);
+  bool softwareInterruptStart(uint32_t intno, uint64_t* start) const;
 
  private:
   bool openEngine(std::string* why);

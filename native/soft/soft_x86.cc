@@ -636,6 +636,7 @@ DeliverResult deliverEvent(const Cpu& cpu, Event event, std::string* why) {
       return DeliverResult::Delivered;
     }
     if (event.kind == EventKind::Exception && event.vector == EXC_DF) return DeliverResult::TripleFault;
+    if (event.hasRestart) cpu.env.eip() = event.restartRip;
     Event next;
     next.kind = EventKind::Exception;
     next.vector = f.vector;

@@ -97,6 +97,10 @@ struct Event {
   bool hasError = false;
   uint32_t error = 0;
   uint64_t cr2 = 0;  // for #PF: written to CR2 just before delivery
+  // int n / int3 / into: RIP is past the instruction; a fault while
+  // delivering the interrupt is reported at the instruction itself.
+  bool hasRestart = false;
+  uint64_t restartRip = 0;
 };
 
 enum class DeliverResult { Delivered, TripleFault, Unsupported };

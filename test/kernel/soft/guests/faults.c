@@ -1,0 +1,150 @@
+/* Event delivery and I/O probes for the soft CPU (test/kernel/soft). One
+ * case per boot, chosen by `case=` on the cmdline; each prints one line:
+ *   <case> vec=<dec> err=<hex16> cr2=<hex16> rip=<hex16> want=<hex16>
+ *          cs=<hex16> ss=<hex16> rsp=<hex16> frame=<hex16> kstack=<hex16>
+ * where `want` is where RIP must point (the faulting instruction for a
+ * fault, the next one for a trap or int n) and `frame` where the CPU put
+ * its frame (on the TSS's RSP0 stack after a CPL3 -> CPL0 switch). */
+#include "guest.h"
+
+extern char stub_de[], stub_bp[], stub_ud[], stub_nm[], stub_gp[], stub_pf[], stub_3a[], syscall_entry[];
+extern char kstack_top[];
+
+volatile uint64_t fault_vec = ~0ull, fault_err, fault_cr2, fault_rip, fault_cs, fault_rflags, fault_rsp, fault_ss,
+		  fault_frame, resume_at, want_at, after_at;
+volatile uint64_t sys_rcx, sys_r11, sys_cs, sys_ss, sys_rflags;
+
+/* `insn` runs at label 1; resume_at is label 2 (just after it). */
+#define TRY(setup, insn) \
+	__asm__ volatile(setup "\n\tleaq 1f(%%rip), %%rax; movq %%rax, want_at(%%rip); leaq 2f(%%rip), %%rax; " \
+			 "movq %%rax, resume_at(%%rip); movq %%rax, after_at(%%rip)\n1:\t" insn "\n2:" \
+			 ::: "rax", "rcx", "rdx", "memory", "cc")
+
+static void line(const char *name, uint64_t want)
+{
+	puts_serial(name);
+	puts_serial(" vec="); put_dec(fault_vec);
+	puts_serial(" err="); put_hex16(fault_err);
+	puts_serial(" cr2="); put_hex16(fault_cr2);
+	puts_serial(" rip="); put_hex16(fault_rip);
+	puts_serial(" want="); put_hex16(want);
+	puts_serial(" cs="); put_hex16(fault_cs);
+	puts_serial(" ss="); put_hex16(fault_ss);
+	puts_serial(" rsp="); put_hex16(fault_rsp);
+	puts_serial(" frame="); put_hex16(fault_frame);
+	puts_serial(" kstack="); put_hex16((uint64_t)kstack_top);
+	puts_serial("\n");
+}
+
+static int is(const char *c, const char *name)
+{
+	while (*c && *c == *name) { c++; name++; }
+	return *c == 0 && *name == 0;
+}
+
+static void k_read_np(void) { TRY("movabs $0x1234567000, %%rcx", "movq (%%rcx), %%rax"); }
+static void k_rdmsr(void) { TRY("movl $0x12345, %%ecx", "rdmsr"); }
+static void k_set_ts(void) { __asm__ volatile("movq %%cr0, %%rax; orq $8, %%rax; movq %%rax, %%cr0" ::: "rax"); }
+static void k_syscall_on(void)
+{
+	/* STAR: kernel CS 0x08 (SS 0x10), sysret base 0x10 (CS 0x20|3, SS 0x18|3); SFMASK: IF|TF|DF|AC. */
+	__asm__ volatile("movl $0xc0000081, %%ecx; xorl %%eax, %%eax; movl $0x00100008, %%edx; wrmsr\n\t"
+			 "movl $0xc0000082, %%ecx; movq %0, %%rax; movq %%rax, %%rdx; shrq $32, %%rdx; wrmsr\n\t"
+			 "movl $0xc0000084, %%ecx; movl $0x47700, %%eax; xorl %%edx, %%edx; wrmsr\n\t"
+			 "movl $0xc0000080, %%ecx; rdmsr; orl $1, %%eax; wrmsr"
+			 :: "r"((uint64_t)syscall_entry) : "rax", "rcx", "rdx");
+}
+
+static uint32_t inl(uint16_t p) { uint32_t v; __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(p)); return v; }
+static uint16_t inw(uint16_t p) { uint16_t v; __asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(p)); return v; }
+static void outl(uint16_t p, uint32_t v) { __asm__ volatile("outl %0, %1" :: "a"(v), "Nd"(p)); }
+
+int main(void)
+{
+	const char *c = cmdline_get("case");
+	if (c == 0) c = "";
+	set_gate(0, stub_de, 0);
+	set_gate(6, stub_ud, 0);
+	set_gate(7, stub_nm, 0);
+	set_gate(13, stub_gp, 0);
+	set_gate(14, stub_pf, 0);
+	if (is(c, "pf")) {            /* CPL3 write to a page the tables do not map */
+		TRY("movabs $0x1234567000, %%rcx", "movq $1, (%%rcx)");
+		line(c, want_at);
+	} else if (is(c, "pfr")) {    /* CPL3 read */
+		TRY("movabs $0x1234567000, %%rcx", "movq (%%rcx), %%rax");
+		line(c, want_at);
+	} else if (is(c, "pfk")) {    /* CPL0 read: no stack switch */
+		kcall(k_read_np);
+		line(c, want_at);
+	} else if (is(c, "ud")) {
+		TRY("", "ud2");
+		line(c, want_at);
+	} else if (is(c, "gp")) {     /* non-canonical address */
+		TRY("movabs $0x8000000000000000, %%rcx", "movq (%%rcx), %%rax");
+		line(c, want_at);
+	} else if (is(c, "gph")) {    /* privileged instruction at CPL3 */
+		TRY("", "hlt");
+		line(c, want_at);
+	} else if (is(c, "de")) {
+		TRY("xorl %%ecx, %%ecx", "divq %%rcx");
+		line(c, want_at);
+	} else if (is(c, "nm")) {     /* SSE with CR0.TS set */
+		kcall(k_set_ts);
+		TRY("", "movaps %%xmm0, %%xmm1");
+		line(c, want_at);
+	} else if (is(c, "msr")) {    /* rdmsr of an MSR nothing implements, at CPL0 */
+		kcall(k_rdmsr);
+		line(c, want_at);
+	} else if (is(c, "int3")) {   /* through a DPL3 gate: a trap, RIP after it */
+		set_gate(3, stub_bp, 3);
+		TRY("", "int3");
+		line(c, after_at);
+	} else if (is(c, "intn")) {
+		set_gate(0x3a, stub_3a, 3);
+		TRY("", "int $0x3a");
+		line(c, after_at);
+	} else if (is(c, "intdpl")) { /* gate DPL 0 < CPL 3: #GP(vector * 8 + 2) at the int */
+		set_gate(0x3b, stub_3a, 0);
+		TRY("", "int $0x3b");
+		line(c, want_at);
+	} else if (is(c, "intlimit")) {  /* beyond the IDT's limit (0x40 gates) */
+		TRY("", "int $0x80");
+		line(c, want_at);
+	} else if (is(c, "syscall")) {
+		TRY("", "syscall");              /* EFER.SCE clear: #UD */
+		line("syscall-off", want_at);
+		kcall(k_syscall_on);
+		uint64_t rflags;
+		__asm__ volatile("syscall; pushfq; popq %0" : "=r"(rflags) :: "rcx", "r11", "rax", "memory");
+		puts_serial("syscall rcx="); put_hex16(sys_rcx);
+		puts_serial(" r11="); put_hex16(sys_r11);
+		puts_serial(" cs="); put_hex16(sys_cs);
+		puts_serial(" ss="); put_hex16(sys_ss);
+		puts_serial(" kflags="); put_hex16(sys_rflags);
+		puts_serial(" uflags="); put_hex16(rflags);
+		puts_serial("\n");
+	} else if (is(c, "pio")) {    /* IN replies reach the register, OUT carries what the guest computed */
+		uint32_t a = inl(0x510);
+		uint16_t b = inw(0x512);
+		uint8_t d = inb(0x514);
+		outl(0x518, a + 1);
+		outl(0x518, (uint32_t)b + 2);
+		outl(0x518, (uint32_t)d + 3);
+		puts_serial("pio done\n");
+	} else if (is(c, "mmio")) {
+		volatile uint32_t *m32 = (volatile uint32_t *)0xd0000000UL;
+		volatile uint64_t *m64 = (volatile uint64_t *)0xd0000008UL;
+		volatile uint8_t *m8 = (volatile uint8_t *)0xd0000010UL;
+		uint32_t a = *m32;
+		uint64_t b = *m64;
+		uint8_t d = *m8;
+		*m64 = b + 1;
+		*m32 = a + 1;
+		*m8 = (uint8_t)(d + 1);
+		puts_serial("mmio "); put_hex16(a); putc_serial(' '); put_hex16(b); putc_serial(' '); put_hex16(d); putc_serial('\n');
+	} else {
+		puts_serial("unknown case\n");
+	}
+	return 0;
+}
