@@ -29,7 +29,9 @@ export type PciSlotConfig = typeof PciSlotConfig.Type
 
 export const BootConfig = Schema.Struct({
   kernel: Schema.String,
-  cmdline: Schema.optionalWith(Schema.String, { default: () => "" })
+  cmdline: Schema.optionalWith(Schema.String, { default: () => "" }),
+  /** An initramfs for the kernel (-o boot.initrd=PATH); absent in configs written before it existed. */
+  initrd: Schema.optional(Schema.String)
 })
 export type BootConfig = typeof BootConfig.Type
 
