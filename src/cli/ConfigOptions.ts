@@ -21,7 +21,7 @@ import { checkSlotAddress, formatSlotAddress } from "./SlotSyntax.js"
  * in bhyve; a COM port or PCI slot configured twice is an error.
  *
  * Variables with a typed home (validated here, consumed):
- *   name, cpus, memory.size, boot.kernel, boot.cmdline,
+ *   name, cpus, memory.size, boot.kernel, boot.cmdline, boot.initrd,
  *   bus.strict (alias: bhyve's x86.strictio, which `-e` sets),
  *   lpc.com1.path, lpc.com2.path, pci.BUS.SLOT.FUNC.device
  * Variables validated and kept in `options`:
@@ -52,7 +52,7 @@ export interface MachineOverrides {
   readonly name?: string
   readonly cpus?: number
   readonly memoryBytes?: number
-  readonly boot: { readonly kernel?: string; readonly cmdline?: string }
+  readonly boot: { readonly kernel?: string; readonly cmdline?: string; readonly initrd?: string }
   readonly serial: ReadonlyArray<SerialConfig>
   readonly slots: ReadonlyArray<PciSlotConfig>
   readonly strictBus?: boolean
@@ -167,6 +167,7 @@ interface Builder {
   memoryBytes?: number
   kernel?: string
   cmdline?: string
+  initrd?: string
   strictBus?: boolean
   serial: Map<SerialPort, { config: SerialConfig; origin: string }>
   slots: Map<string, { config: PciSlotConfig; origin: string }>
@@ -219,6 +220,10 @@ const apply = (b: Builder, s: Setting, implemented: ReadonlyArray<string>): Eith
       return done
     case "boot.cmdline":
       b.cmdline = value
+      return done
+    case "boot.initrd":
+      if (value === "") return Either.left("boot.initrd must not be empty")
+      b.initrd = value
       return done
     case "bus.strict":
     case "x86.strictio":
@@ -307,7 +312,8 @@ export const foldSettings = (
     ...(b.memoryBytes !== undefined ? { memoryBytes: b.memoryBytes } : {}),
     boot: {
       ...(b.kernel !== undefined ? { kernel: b.kernel } : {}),
-      ...(b.cmdline !== undefined ? { cmdline: b.cmdline } : {})
+      ...(b.cmdline !== undefined ? { cmdline: b.cmdline } : {}),
+      ...(b.initrd !== undefined ? { initrd: b.initrd } : {})
     },
     serial: [...b.serial.values()].map((e) => e.config),
     slots: [...b.slots.values()].map((e) => e.config),
@@ -327,7 +333,7 @@ export const completeMachineConfig = (o: MachineOverrides): Either.Either<Machin
     name: o.name,
     cpus: o.cpus ?? 1,
     memoryBytes: o.memoryBytes ?? DEFAULT_MEMORY_BYTES,
-    boot: { kernel: o.boot.kernel, cmdline: o.boot.cmdline ?? "" },
+    boot: { kernel: o.boot.kernel, cmdline: o.boot.cmdline ?? "", ...(o.boot.initrd !== undefined ? { initrd: o.boot.initrd } : {}) },
     serial: o.serial,
     slots: o.slots,
     strictBus: o.strictBus ?? false,

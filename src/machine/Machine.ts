@@ -18,7 +18,7 @@ import type { Vm } from "../kernel/Vm.js"
 import type { E820Entry } from "../loader/E820.js"
 import type { PciPlatform } from "../loader/FirmwarePlatform.js"
 import { loadKernel } from "../loader/KernelLoader.js"
-import { KernelNotFound, type LoaderError } from "../loader/LoaderError.js"
+import { InitrdNotFound, KernelNotFound, type LoaderError } from "../loader/LoaderError.js"
 import { DeviceServers, layerDeviceServers } from "../servers/DeviceServer.js"
 import { totalPendingIo } from "../servers/virtio/PendingIo.js"
 import type { InterruptController } from "../servers/InterruptController.js"
@@ -48,7 +48,7 @@ export interface MachineSpec<E = never> {
   readonly cpus?: number
   /** Bytes of guest RAM. */
   readonly memoryBytes: number
-  readonly boot: { readonly kernel: string; readonly cmdline?: string }
+  readonly boot: { readonly kernel: string; readonly cmdline?: string; readonly initrd?: string }
   readonly devices: ReadonlyArray<DeviceLayer<E>>
   /** Unclaimed guest I/O stops the VM instead of reading all-ones. */
   readonly strictBus?: boolean
@@ -94,6 +94,12 @@ const readKernel = (path: string) =>
     catch: (e) => new KernelNotFound({ path, reason: (e as NodeJS.ErrnoException).code ?? String(e) })
   })
 
+const readInitrd = (path: string) =>
+  Effect.tryPromise({
+    try: async () => ({ path, image: new Uint8Array(await readFile(path)) }),
+    catch: (e) => new InitrdNotFound({ path, reason: (e as NodeJS.ErrnoException).code ?? String(e) })
+  })
+
 /** A machine built and loaded, not yet running. */
 export interface BuiltMachine {
   /** Every service of the machine: kernel, bus, device servers. */
@@ -129,6 +135,7 @@ export const build = <E>(
       return yield* new MachineConfigError({ field: "memory", reason: `${spec.memoryBytes} bytes: need a multiple of 4 KiB, at least 2 MiB` })
     }
     const image = (options.loadKernel ?? true) ? yield* readKernel(spec.boot.kernel) : undefined
+    const initrd = image !== undefined && spec.boot.initrd !== undefined ? yield* readInitrd(spec.boot.initrd) : undefined
     const context = yield* Layer.build(machineLayer(spec, options.ramBacking))
     const memory = Context.get(context, GuestMemory)
     const vcpus = Context.get(context, Vcpus)
@@ -141,6 +148,7 @@ export const build = <E>(
         image,
         ram: memory,
         cmdline: spec.boot.cmdline ?? "",
+        initrd,
         extraReserved: spec.reservedMemory,
         // Tables go in only with the kernel: a restored machine's RAM already holds the ones it booted with.
         firmware: { cpus, pci: spec.pci }
