@@ -466,6 +466,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   c.Set("tlbSetPage", Napi::Number::New(env, static_cast<double>(g.tlbSetPage.load())));
   c.Set("syscall", Napi::Number::New(env, static_cast<double>(g.syscall.load())));
   c.Set("sysenter", Napi::Number::New(env, static_cast<double>(g.sysenter.load())));
+  c.Set("mmioWide", Napi::Number::New(env, static_cast<double>(g.mmioWide.load())));
   o.Set("counts", c);
   return o;
 }

@@ -9,6 +9,7 @@
 #include <dlfcn.h>
 #include <time.h>
 
+#include <cstddef>
 #include <cstring>
 
 namespace soft {
@@ -20,6 +21,7 @@ struct MemTxAttrs {
 thread_local InterposeTarget* t_running = nullptr;
 thread_local uint8_t* t_capturedEnv = nullptr;
 thread_local bool t_capturing = false;
+thread_local bool t_mappingMmio = false;
 InterposeCounts g_counts;
 
 namespace {
@@ -36,6 +38,7 @@ using TlbSetPageFn = void (*)(void*, uint64_t, uint64_t, MemTxAttrs, int, int, u
 using RaiseErrRaFn = void (*)(void*, int, int, uintptr_t);
 using SyscallFn = void (*)(void*, int);
 using TlbFlushFn = void (*)(void*);
+using InitIoFn = void (*)(void*, void*, const void*, void*, uint64_t);
 
 struct Real {
   PageCollectionLockFn pageCollectionLock = nullptr;
@@ -51,6 +54,7 @@ struct Real {
   SyscallFn syscall = nullptr;
   SyscallFn sysenter = nullptr;
   TlbFlushFn tlbFlush = nullptr;
+  InitIoFn initIo = nullptr;
 };
 
 Real g_real;
@@ -105,6 +109,7 @@ bool interposeInit(const char** why) {
   g_real.syscall = resolve<SyscallFn>(lib, "helper_syscall_x86_64");
   g_real.sysenter = resolve<SyscallFn>(lib, "helper_sysenter_x86_64");
   g_real.tlbFlush = resolve<TlbFlushFn>(lib, "tlb_flush_x86_64");
+  g_real.initIo = resolve<InitIoFn>(lib, "memory_region_init_io_x86_64");
   unsigned major = 0, minor = 0;
   uc_version(&major, &minor);
   // Everything here mirrors 2.0.x's internals; elsewhere the library's own
@@ -285,6 +290,51 @@ __attribute__((visibility("default"))) void tlb_set_page_with_attrs_x86_64(void*
     }
   }
   g_real.tlbSetPage(cpu, vaddr, paddr, attrs, prot, mmu_idx, size);
+}
+
+// QEMU 5.0's MemoryRegionOps (include/exec/memory.h), nested as there:
+// the nesting decides the padding.
+struct MemoryRegionOpsHead {
+  void* read;
+  void* write;
+  void* readWithAttrs;
+  void* writeWithAttrs;
+  int endianness;
+  struct {
+    unsigned minAccessSize;
+    unsigned maxAccessSize;
+    bool unaligned;
+    void* accepts;
+  } valid;
+  struct {
+    unsigned minAccessSize;
+    unsigned maxAccessSize;
+    bool unaligned;
+  } impl;
+};
+static_assert(offsetof(MemoryRegionOpsHead, valid) == 40 && offsetof(MemoryRegionOpsHead, valid.accepts) == 56 &&
+                  offsetof(MemoryRegionOpsHead, impl) == 64 && sizeof(MemoryRegionOpsHead) == 80,
+              "MemoryRegionOps layout on x86-64");
+
+// uc_mmio_map leaves its region's access sizes at 0, which QEMU reads as
+// "at most 4 bytes": an 8-byte guest access would reach the addon as two
+// 4-byte ones. For the regions the addon maps (t_mappingMmio), and only if
+// the ops look exactly as Unicorn 2.0.1's memory_map_io leaves them (read
+// and write set, nothing else), 8 bytes become the limit, as on KVM, where
+// an 8-byte access is one exit.
+__attribute__((visibility("default"))) void memory_region_init_io_x86_64(void* uc, void* mr, const void* ops, void* opaque,
+                                                                         uint64_t size) {
+  if (soft::g_active && soft::t_mappingMmio && ops != nullptr) {
+    auto* o = static_cast<MemoryRegionOpsHead*>(const_cast<void*>(ops));
+    if (o->read != nullptr && o->write != nullptr && o->readWithAttrs == nullptr && o->writeWithAttrs == nullptr &&
+        o->endianness == 0 && o->valid.minAccessSize == 0 && o->valid.maxAccessSize == 0 && !o->valid.unaligned &&
+        o->valid.accepts == nullptr && o->impl.minAccessSize == 0 && o->impl.maxAccessSize == 0 && !o->impl.unaligned) {
+      o->valid.maxAccessSize = 8;
+      o->impl.maxAccessSize = 8;
+      g_counts.mmioWide.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  g_real.initIo(uc, mr, ops, opaque, size);
 }
 
 // syscall/sysenter with their architectural effect (see

@@ -61,10 +61,13 @@ extern thread_local InterposeTarget* t_running;
 // (engine creation: a one-instruction hlt on a scratch page).
 extern thread_local uint8_t* t_capturedEnv;
 extern thread_local bool t_capturing;
+// Set around uc_mmio_map: the region it makes takes 8-byte accesses whole
+// (see memory_region_init_io in soft_interpose.cc).
+extern thread_local bool t_mappingMmio;
 
 struct InterposeCounts {
   std::atomic<uint64_t> pageCollectionLock{0}, hlt{0}, pause{0}, getTsc{0}, rdmsr{0}, wrmsr{0},
-      memoryMapping{0}, tlbSetPage{0}, syscall{0}, sysenter{0};
+      memoryMapping{0}, tlbSetPage{0}, syscall{0}, sysenter{0}, mmioWide{0};
 };
 extern InterposeCounts g_counts;
 

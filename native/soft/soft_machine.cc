@@ -251,6 +251,11 @@ bool Vcpu::openEngine(std::string* why) {
   t_capturing = false;
   t_running = nullptr;
   uint8_t* captured = t_capturedEnv;
+  // Drop the hlt's translated block before the page goes (unmapping does
+  // not): guest RAM may reuse its place in the engine's RAM address space.
+  // A full tb_flush would instead clear the whole code buffer (seconds, and
+  // every page of it touched).
+  uc_ctl_remove_cache(uc_, CAPTURE_GPA, CAPTURE_GPA + 1);
   uc_mem_unmap(uc_, CAPTURE_GPA, 4096);
   if (e != UC_ERR_OK || captured == nullptr) {
     *why = std::string("state pointer capture failed: ") + uc_strerror(e);
@@ -269,7 +274,6 @@ bool Vcpu::openEngine(std::string* why) {
     return false;
   }
   env_ = Env(captured, &layout);
-  uc_ctl_flush_tlb(uc_);  // drops the scratch page's translated block (UC_CTL_TB_FLUSH)
   flushTlb();
 
   for (const GuestRam::Region& r : ram_->regions) {
@@ -280,7 +284,9 @@ bool Vcpu::openEngine(std::string* why) {
   }
   for (const MmioRange& r : machine_->mmio()) {
     auto bind = std::make_unique<MmioBinding>(MmioBinding{this, r.base});
+    t_mappingMmio = true;
     uc_err me = uc_mmio_map(uc_, r.base, r.size, onMmioRead, bind.get(), onMmioWrite, bind.get());
+    t_mappingMmio = false;
     if (me != UC_ERR_OK) {
       *why = "uc_mmio_map at " + hex(r.base) + " (" + std::to_string(r.size) + " bytes) failed: " + uc_strerror(me);
       return false;

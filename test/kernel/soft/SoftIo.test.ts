@@ -1,0 +1,101 @@
+import { beforeAll, describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import { boot, buildKitGuest, buildSoft, Console, guestPath, runUntilStopped, softAvailable } from "./SoftHarness.js"
+
+/** Port and MMIO accesses reach the JS handler synchronously, inside the run, and its replies reach the guest's registers. */
+describe.skipIf(!softAvailable())("the soft CPU's I/O exits", () => {
+  let elf = ""
+  beforeAll(() => {
+    elf = buildKitGuest("faults")
+  })
+
+  it.scoped("every outb of a loop reaches the handler once, in order, with its value", () =>
+    Effect.gen(function*() {
+      const n = 5000
+      const soft = yield* buildSoft({ cpus: 1, memoryBytes: 64 << 20 })
+      yield* boot(soft, guestPath("piobench.elf"), `pio=${n} mmio=0`)
+      const console = new Console()
+      const seen: Array<number> = []
+      console.extraPio = (exit) => {
+        if (exit.port !== 0x3ff || exit.direction !== "out") return false
+        expect(exit.size).toBe(1)
+        expect(exit.count).toBe(1)
+        seen.push(exit.value(0))
+        return true
+      }
+      runUntilStopped(soft, console)
+      expect(console.output).toBe("pio-start\npio-end\nmmio-start\nmmio-end\n")
+      expect(seen.length).toBe(n)
+      expect(seen.every((v, i) => v === (i & 0xff))).toBe(true)
+    }))
+
+  it.scoped("in of 1, 2 and 4 bytes reads the handler's reply into the register", () =>
+    Effect.gen(function*() {
+      const soft = yield* buildSoft({ cpus: 1, memoryBytes: 64 << 20 })
+      yield* boot(soft, elf, "case=pio")
+      const console = new Console()
+      const outs: Array<number> = []
+      const replies: Record<number, number> = { 0x510: 0x8765_4321, 0x512: 0xbeef, 0x514: 0x5a }
+      console.extraPio = (exit) => {
+        if (exit.direction === "in" && exit.port in replies) {
+          expect(exit.size).toBe(exit.port === 0x510 ? 4 : exit.port === 0x512 ? 2 : 1)
+          exit.reply(0, replies[exit.port])
+          return true
+        }
+        if (exit.direction === "out" && exit.port === 0x518) {
+          expect(exit.size).toBe(4)
+          outs.push(exit.value(0))
+          return true
+        }
+        return false
+      }
+      runUntilStopped(soft, console)
+      expect(console.output).toBe("pio done\n")
+      expect(outs).toEqual([0x8765_4322, 0xbeef + 2, 0x5a + 3])
+    }))
+
+  it.scoped("an MMIO read returns the handler's reply into the register (1, 4 and 8 bytes); writes carry the guest's values", () =>
+    Effect.gen(function*() {
+      const soft = yield* buildSoft({ cpus: 1, memoryBytes: 64 << 20 })
+      yield* boot(soft, elf, "case=mmio")
+      const console = new Console()
+      const writes: Array<[number, number, number | bigint]> = []
+      console.extraMmio = (exit) => {
+        if (exit.address < 0xd000_0000 || exit.address >= 0xd000_1000) return false
+        if (exit.isWrite) {
+          writes.push([exit.address, exit.size, exit.value()])
+        } else if (exit.address === 0xd000_0000) {
+          expect(exit.size).toBe(4)
+          exit.reply(0x1234_5678)
+        } else if (exit.address === 0xd000_0008) {
+          expect(exit.size).toBe(8)
+          exit.reply(0x0123_4567_89ab_cdefn)
+        } else {
+          expect(exit.size).toBe(1)
+          exit.reply(0x7e)
+        }
+        return true
+      }
+      runUntilStopped(soft, console)
+      expect(console.output).toBe("mmio 0000000012345678 0123456789abcdef 000000000000007e\n")
+      expect(writes).toEqual([
+        [0xd000_0008, 8, 0x0123_4567_89ab_cdf0n],
+        [0xd000_0000, 4, 0x1234_5679],
+        [0xd000_0010, 1, 0x7f]
+      ])
+    }))
+
+  it.scoped("a handler that throws ends the run with its exception, and the machine stays usable", () =>
+    Effect.gen(function*() {
+      const soft = yield* buildSoft({ cpus: 1, memoryBytes: 64 << 20 })
+      yield* boot(soft, guestPath("hello.elf"), "x")
+      const bsp = soft.backend.vcpus[0]
+      expect(() => bsp.run(1000, () => {
+        throw new Error("device fault")
+      })).toThrow("device fault")
+      // The instruction that exited is not repeated: the rest of the output follows.
+      const console = new Console()
+      runUntilStopped(soft, console)
+      expect(console.poweredOff).toBe(true)
+    }))
+})
