@@ -46,7 +46,11 @@ const showPackage = (pkg: string) =>
   showMeta(pkg).pipe(
     Effect.catchAll((first) =>
       process.getuid?.() === 0
-        ? runTool("apt-get update", "apt-get", ["update", "-qq"]).pipe(Effect.zipRight(showMeta(pkg)))
+        ? runTool("apt-get update", "apt-get", ["update", "-qq"]).pipe(
+          // Without apt at all the update fails too: the first failure says more.
+          Effect.mapError((update) => (/ENOENT/.test(update.reason) ? first : update)),
+          Effect.zipRight(showMeta(pkg))
+        )
         : Effect.fail(first))
   )
 
