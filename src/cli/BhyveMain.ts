@@ -9,7 +9,7 @@ import * as Either from "effect/Either"
 import { RequestFailed } from "../control/ControlFailure.js"
 import type { ControlRequest } from "../control/ControlRequest.js"
 import { makeControlServer } from "../control/ControlServer.js"
-import { loadNativeKvm } from "../kernel/NativeKvm.js"
+import { makeRemoteKick } from "../kernel/RemoteKick.js"
 import type { MachineWorkerData } from "../machine/WorkerProtocol.js"
 import * as SnapshotFsLive from "../snapshot/format/SnapshotFsLive.js"
 import { readManifest } from "../snapshot/format/SnapshotReader.js"
@@ -109,12 +109,12 @@ const runVm = (invocation: Extract<BhyveInvocation, { _tag: "Boot" | "Restore" }
   Effect.scoped(
     Effect.gen(function*() {
       const launch = yield* launchOf(invocation)
-      const native = Either.getOrUndefined(yield* Effect.either(loadNativeKvm))
+      const kickRemote = makeRemoteKick()
       let thread: MachineThread | undefined
       // The socket first: a second bhyve with the same name stops here, before building anything.
       yield* makeControlServer({ name: launch.name, socketPath: launch.socketPath }, forward(() => thread))
       const machine = yield* Effect.acquireRelease(
-        Effect.sync(() => (thread = new MachineThread(launch.data, native, early))),
+        Effect.sync(() => (thread = new MachineThread(launch.data, kickRemote, early))),
         (t) => Effect.promise(() => {
           t.stop("shutdown")
           return t.exited()

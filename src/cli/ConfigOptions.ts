@@ -7,6 +7,7 @@ import {
   type SerialConfig,
   type SerialPort
 } from "../machine/MachineConfig.js"
+import { CPU_BACKEND_CHOICES } from "../kernel/Kernel.js"
 import { isSerialPort, lpcDeviceProblem, parseSerialBackend } from "./LpcSyntax.js"
 import { DEFAULT_MEMORY_BYTES, parseMemorySize } from "./MemorySize.js"
 import { checkEmulation, implementedEmulations } from "./Emulations.js"
@@ -23,6 +24,7 @@ import { checkSlotAddress, formatSlotAddress } from "./SlotSyntax.js"
  * Variables with a typed home (validated here, consumed):
  *   name, cpus, memory.size, boot.kernel, boot.cmdline, boot.initrd,
  *   bus.strict (alias: bhyve's x86.strictio, which `-e` sets),
+ *   cpu.backend (auto, kvm or soft; kept in `options`),
  *   lpc.com1.path, lpc.com2.path, pci.BUS.SLOT.FUNC.device
  * Variables validated and kept in `options`:
  *   sockets, cores, threads (must multiply to cpus), uuid, and the booleans
@@ -234,6 +236,12 @@ const apply = (b: Builder, s: Setting, implemented: ReadonlyArray<string>): Eith
       return Either.map(parseUuid(value), (uuid) => {
         b.options.set(key, uuid)
       })
+    case "cpu.backend":
+      if (!(CPU_BACKEND_CHOICES as ReadonlyArray<string>).includes(value)) {
+        return Either.left(`cpu.backend=${value}: expected ${CPU_BACKEND_CHOICES.join(", ")} (auto: KVM where /dev/kvm works, else the software CPU)`)
+      }
+      b.options.set(key, value)
+      return done
   }
   if (booleanOptionKeys.includes(key)) {
     return Either.map(parseBoolean(key, value), (flag) => {

@@ -1,6 +1,6 @@
 import { Worker } from "node:worker_threads"
 import type { ControlRequest } from "../control/ControlRequest.js"
-import type { NativeKvm } from "../kernel/NativeKvm.js"
+import type { KickHandle } from "../kernel/Cpu.js"
 import type { ControlOutcome, FromMachine, MachineWorkerData, ToMachine } from "../machine/WorkerProtocol.js"
 
 export interface MachineThreadExit {
@@ -24,7 +24,7 @@ export const startMachineWorker = (): Worker =>
  */
 export class MachineThread {
   private readonly worker: Worker
-  private kickTokens: ReadonlyArray<number> = []
+  private kickHandles: ReadonlyArray<KickHandle> = []
   private nextId = 1
   private readonly pending = new Map<number, (outcome: ControlOutcome) => void>()
   private onExit: ((exit: MachineThreadExit) => void) | undefined
@@ -33,7 +33,11 @@ export class MachineThread {
   readonly running: Promise<string>
 
   /** `worker` is one started by `startMachineWorker` (its code already loading); it is told what to run here. */
-  constructor(data: MachineWorkerData, private readonly native: NativeKvm | undefined, worker: Worker = startMachineWorker()) {
+  constructor(
+    data: MachineWorkerData,
+    private readonly kickRemote: ((handles: ReadonlyArray<KickHandle>) => void) | undefined,
+    worker: Worker = startMachineWorker()
+  ) {
     this.worker = worker
     this.worker.postMessage({ _tag: "Start", data } satisfies ToMachine)
     let started: (name: string) => void = () => {}
@@ -43,7 +47,7 @@ export class MachineThread {
     this.worker.on("message", (message: FromMachine) => {
       switch (message._tag) {
         case "Running":
-          this.kickTokens = message.kickTokens
+          this.kickHandles = message.kickHandles
           started(message.name)
           break
         case "ControlReply":
@@ -75,7 +79,7 @@ export class MachineThread {
     })
 
   private kick() {
-    if (this.native !== undefined) for (const t of this.kickTokens) this.native.kick(t)
+    this.kickRemote?.(this.kickHandles)
   }
 
   private post(message: ToMachine) {

@@ -1,14 +1,11 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
-import { STRUCT_SIZE } from "./KvmIoctls.js"
-import { KvmError } from "./KvmError.js"
-import { KvmSystem } from "./KvmSystem.js"
-import { type GuestRam, ramRegions, type RamRegion } from "./MemoryLayout.js"
-import { Vm } from "./Vm.js"
+import { KvmError, type NativeAddonMissing } from "./KvmError.js"
+import { type GuestRam, type RamRegion } from "./MemoryLayout.js"
+import { loadNativeKvm } from "./NativeKvm.js"
 
-/** Guest RAM: private mappings (anonymous, or of a snapshot's RAM file) registered as KVM memory slots. */
+/** Guest RAM: private host mappings (anonymous, or of a snapshot's RAM file) that the CPU backend executes on. */
 export class GuestMemory extends Context.Tag("bhyve-ts/GuestMemory")<GuestMemory, GuestRam>() {}
 
 /**
@@ -24,11 +21,18 @@ export interface RamBacking {
   readonly offsetOf: (gpa: number) => number | undefined
 }
 
-const mapRegion = (region: RamRegion, backing: RamBacking | undefined) =>
-  Effect.gen(function*() {
-    const { native } = yield* KvmSystem
-    const vm = yield* Vm
-    const buffer = yield* Effect.acquireRelease(
+/**
+ * The host memory behind one RAM region, unmapped when the scope closes.
+ * Both backends use it: KVM registers it as a memory slot, the software
+ * CPU maps it into its engines (uc_mem_map_ptr), so fresh RAM and a lazily
+ * restored RAM file serve either one the same way.
+ */
+export const mapRamRegion = (
+  region: RamRegion,
+  backing: RamBacking | undefined
+): Effect.Effect<ArrayBuffer, KvmError | NativeAddonMissing, Scope.Scope> =>
+  Effect.flatMap(loadNativeKvm, (native) =>
+    Effect.acquireRelease(
       Effect.suspend(() => {
         const offset = backing?.offsetOf(region.gpa)
         if (backing !== undefined && offset === undefined) {
@@ -43,25 +47,4 @@ const mapRegion = (region: RamRegion, backing: RamBacking | undefined) =>
           : Effect.succeed(mapped)
       }),
       (b) => Effect.sync(() => native.unmap(b))
-    )
-    const slot = (size: number) => {
-      const bytes = new Uint8Array(STRUCT_SIZE.memoryRegion)
-      const v = new DataView(bytes.buffer)
-      v.setUint32(0, region.slot, true)
-      v.setUint32(4, 0, true)
-      v.setBigUint64(8, BigInt(region.gpa), true)
-      v.setBigUint64(16, BigInt(size), true)
-      v.setBigUint64(24, native.addressOf(buffer), true)
-      return bytes
-    }
-    // The slot is deleted (size 0) before the mapping goes away.
-    yield* Effect.acquireRelease(vm.fd.set("SET_USER_MEMORY_REGION", slot(region.size)), () =>
-      Effect.ignore(vm.fd.set("SET_USER_MEMORY_REGION", slot(0))))
-    return { ...region, bytes: new Uint8Array(buffer) }
-  })
-
-export const make = (bytes: number, backing?: RamBacking): Effect.Effect<GuestRam, KvmError, KvmSystem | Vm | Scope.Scope> =>
-  Effect.map(Effect.forEach(ramRegions(bytes), (r) => mapRegion(r, backing)), (regions) => ({ size: bytes, regions }))
-
-export const layer = (bytes: number, backing?: RamBacking): Layer.Layer<GuestMemory, KvmError, KvmSystem | Vm> =>
-  Layer.scoped(GuestMemory, make(bytes, backing))
+    ))

@@ -106,6 +106,12 @@ export interface UnknownExit { readonly _tag: "UnknownExit"; readonly reason: nu
 /** KVM_RUN itself failed with an errno other than EINTR. */
 export interface RunFailed { readonly _tag: "RunFailed"; readonly errno: number }
 
+/** Every vCPU sits in `hlt` with interrupts disabled and nothing can wake it (bhyve exit 2); reported by the software CPU. */
+export interface Halted { readonly _tag: "Halted" }
+
+/** The software CPU could not go on: one line saying what, on which vCPU, at which RIP, in which CPU mode. */
+export interface EmulationFailed { readonly _tag: "EmulationFailed"; readonly reason: string }
+
 export type VcpuExit =
   | PioExit
   | MmioExit
@@ -116,5 +122,7 @@ export type VcpuExit =
   | Interrupted
   | UnknownExit
   | RunFailed
+  | Halted
+  | EmulationFailed
 
 export const SYSTEM_EVENT = { SHUTDOWN: 1, RESET: 2, CRASH: 3 } as const

@@ -1,29 +1,21 @@
 import * as Effect from "effect/Effect"
 import type { BusRouter } from "../bus/Bus.js"
 import { dispatchMmio, dispatchPio } from "../bus/ExitDispatch.js"
-import { errnoName, KvmError } from "../kernel/KvmError.js"
-import type { NativeKvm } from "../kernel/NativeKvm.js"
-import type { Vcpu } from "../kernel/Vcpu.js"
+import { type ApThreads, CpuError, type KernelError, type VirtualCpu } from "../kernel/Cpu.js"
+import { errnoName } from "../kernel/KvmError.js"
 import type { MachineEventSink } from "../servers/MachineEvents.js"
-import { MachineConfigError } from "./MachineConfigError.js"
 import { type MachineExit, VcpuFailure } from "./MachineExit.js"
 import type { ApParking } from "./RunControl.js"
 import { requestedStop, stopOutcome } from "./VcpuLoop.js"
 
-/** A build of the addon from before AP threads lacks their calls: say so instead of failing on the first one. */
-const hasApThreads = (native: NativeKvm): boolean =>
-  [native.apStart, native.apPending, native.apResult, native.apResume, native.apStop, native.apWait].every((f) => typeof f === "function")
-
 /** How long a pause may wait for an AP to leave KVM_RUN after its kick (a kick takes well under 1 ms). */
 const PARK_TIMEOUT_MS = 5000
-const ETIMEDOUT = 110
-const EAGAIN = 11
 
 /** What handling the APs' waiting exits came to, for the BSP's slice. */
 export type ApService = "handled" | "kicked" | MachineExit | VcpuFailure
 
 interface Ap {
-  readonly vcpu: Vcpu
+  readonly vcpu: VirtualCpu
   /** Native thread id; -1 when no thread runs this vCPU. */
   thread: number
   /** Stopped at an EINTR exit and held there for a pause. */
@@ -33,12 +25,12 @@ interface Ap {
 const hex = (n: number) => `0x${n.toString(16)}`
 
 /**
- * The application processors (vCPUs 1..N-1), each looping on KVM_RUN in a
- * native thread of its own while the BSP runs on the machine thread. An AP
- * exit kicks the BSP out of KVM_RUN; the machine thread, on that
- * Interrupted exit only, decodes each waiting AP exit from the AP's own
- * struct kvm_run, dispatches it to the bus exactly as the BSP's, and
- * resumes the AP: two thread hops per AP exit, nothing added to the BSP's.
+ * The application processors (vCPUs 1..N-1) of a backend that runs each
+ * on a host thread of its own (kernel/Cpu.ts ApThreads; KVM) while the BSP
+ * runs on the machine thread. An AP exit kicks the BSP out of its run; the
+ * machine thread, on that Interrupted exit only, takes each waiting AP
+ * exit, dispatches it to the bus exactly as the BSP's, and resumes the AP:
+ * two thread hops per AP exit, nothing added to the BSP's.
  *
  * Parked (for a pause) means: the AP's thread waits after an EINTR exit
  * that JavaScript has read and not resumed. A pause kicks every AP, which
@@ -55,9 +47,8 @@ export class ApRunner implements ApParking {
   private readonly pendingIds: Int32Array
 
   constructor(
-    private readonly native: NativeKvm,
-    private readonly bsp: Vcpu,
-    aps: ReadonlyArray<Vcpu>,
+    private readonly threads: ApThreads,
+    aps: ReadonlyArray<VirtualCpu>,
     private readonly bus: BusRouter,
     private readonly events: MachineEventSink,
     /** True while a pause is being taken or is in force: an AP stopping for a kick then stays parked. */
@@ -73,7 +64,7 @@ export class ApRunner implements ApParking {
     for (const ap of this.aps) {
       if (ap.thread >= 0) continue
       ap.parked = false
-      const id = this.native.apStart(ap.vcpu.kickToken, ap.vcpu.fd.fd, this.bsp.kickToken)
+      const id = this.threads.start(ap.vcpu)
       if (id < 0) {
         this.stopAll()
         return Effect.fail(new VcpuFailure({ vcpu: ap.vcpu.id, reason: `could not start its thread: ${errnoName(-id)}` }))
@@ -96,12 +87,12 @@ export class ApRunner implements ApParking {
    * by the BSP's slice on its Interrupted exits only.
    */
   service(): ApService | undefined {
-    const n = this.native.apPending(this.bsp.kickToken, this.pendingIds)
+    const n = this.threads.pending(this.pendingIds)
     return n === 0 ? undefined : this.handlePending(n, this.holding())
   }
 
   /** Waits until every AP is parked, handling their exits meanwhile; false when one of those stopped the machine. */
-  readonly park: Effect.Effect<boolean, KvmError> = Effect.suspend(() => {
+  readonly park: Effect.Effect<boolean, KernelError> = Effect.suspend(() => {
     const deadline = performance.now() + PARK_TIMEOUT_MS
     for (const ap of this.aps) if (ap.thread >= 0 && !ap.parked) ap.vcpu.kick()
     for (;;) {
@@ -109,11 +100,11 @@ export class ApRunner implements ApParking {
       const unparked = this.aps.find((ap) => ap.thread >= 0 && !ap.parked)
       if (unparked === undefined) return Effect.succeed(true)
       if (performance.now() > deadline) {
-        return Effect.fail(new KvmError({ operation: `parking vCPU ${unparked.vcpu.id} for a pause`, errno: ETIMEDOUT, detail: "its thread did not leave KVM_RUN" }))
+        return Effect.fail(new CpuError({ operation: `parking vCPU ${unparked.vcpu.id} for a pause`, detail: `its thread did not leave its run within ${PARK_TIMEOUT_MS} ms` }))
       }
-      const n = this.native.apPending(this.bsp.kickToken, this.pendingIds)
+      const n = this.threads.pending(this.pendingIds)
       if (n > 0) this.handlePending(n, true)
-      else this.native.apWait(this.bsp.kickToken, 10)
+      else this.threads.wait(10)
     }
   })
 
@@ -122,7 +113,7 @@ export class ApRunner implements ApParking {
     for (const ap of this.aps) {
       if (!ap.parked) continue
       ap.parked = false
-      if (ap.thread >= 0) this.native.apResume(ap.thread)
+      if (ap.thread >= 0) this.threads.resume(ap.thread)
     }
   }
 
@@ -142,14 +133,13 @@ export class ApRunner implements ApParking {
   /** One AP exit, as the BSP's slice handles its own; resumes the AP unless it parks or the machine stops. */
   private handle(ap: Ap, holding: boolean): MachineExit | VcpuFailure | undefined {
     const { vcpu } = ap
-    const rc = this.native.apResult(ap.thread)
-    if (rc === -EAGAIN) {
-      // KVM_RUN woke from wait-for-SIPI without a signal (INIT/SIPI arrived, or a spurious wake-up):
-      // no exit, just run again. A kick since then set immediate_exit, which makes the next KVM_RUN say EINTR.
-      this.native.apResume(ap.thread)
+    const exit = this.threads.exitOf(ap.thread, vcpu)
+    if (exit === undefined) {
+      // Woken without an exit (KVM: out of wait-for-SIPI by INIT/SIPI, or spuriously): just run again.
+      // A kick since then makes the next run report Interrupted.
+      this.threads.resume(ap.thread)
       return undefined
     }
-    const exit = vcpu.exitFrom(rc)
     switch (exit._tag) {
       case "PioExit":
         try {
@@ -177,14 +167,14 @@ export class ApRunner implements ApParking {
     const request = this.events.pending()
     if (request !== undefined) return requestedStop(request)
     if (this.bus.fault !== undefined) return new VcpuFailure({ vcpu: vcpu.id, reason: this.bus.fault.message })
-    this.native.apResume(ap.thread)
+    this.threads.resume(ap.thread)
     return undefined
   }
 
   private stopAll(): void {
     for (const ap of this.aps) {
       if (ap.thread < 0) continue
-      this.native.apStop(ap.thread)
+      this.threads.stop(ap.thread)
       ap.thread = -1
       ap.parked = false
     }
@@ -193,20 +183,18 @@ export class ApRunner implements ApParking {
 }
 
 /**
- * The AP runner of a machine with more than one vCPU (undefined for one).
- * `holding` tells whether a pause is being taken or in force.
+ * The AP runner of a machine with more than one vCPU on a backend that
+ * gives APs threads of their own (undefined otherwise: one vCPU, or a
+ * backend that runs every vCPU inside the BSP's run). `holding` tells
+ * whether a pause is being taken or in force.
  */
 export const makeApRunner = (
-  native: NativeKvm,
-  vcpus: ReadonlyArray<Vcpu>,
+  threads: ApThreads | "inline",
+  vcpus: ReadonlyArray<VirtualCpu>,
   bus: BusRouter,
   events: MachineEventSink,
   holding: () => boolean
-): Effect.Effect<ApRunner | undefined, MachineConfigError> =>
-  Effect.suspend(() => {
-    const [bsp, ...aps] = vcpus
-    if (bsp === undefined || aps.length === 0) return Effect.succeed(undefined)
-    return hasApThreads(native)
-      ? Effect.succeed(new ApRunner(native, bsp, aps, bus, events, holding))
-      : Effect.fail(new MachineConfigError({ field: "cpus", reason: "the native addon has no AP threads; rebuild it (npx node-gyp rebuild)" }))
-  })
+): ApRunner | undefined => {
+  const [bsp, ...aps] = vcpus
+  return bsp === undefined || aps.length === 0 || threads === "inline" ? undefined : new ApRunner(threads, aps, bus, events, holding)
+}

@@ -5,16 +5,13 @@ import type * as Scope from "effect/Scope"
 import { readFile } from "node:fs/promises"
 import * as Bus from "../bus/Bus.js"
 import type { BadRange, BusConflict } from "../bus/BusErrors.js"
+import { CpuBackend, type CpuBackendName, type VirtualCpu } from "../kernel/Cpu.js"
+import type { CpuInterrupts } from "../kernel/CpuInterrupts.js"
 import { GuestMemory, type RamBacking } from "../kernel/GuestMemory.js"
 import * as Kernel from "../kernel/Kernel.js"
-import * as KvmInterruptController from "../kernel/KvmInterruptController.js"
-import * as KvmMsiRoutes from "../kernel/KvmMsiRoutes.js"
-import type { KvmError, KvmUnavailable, NativeAddonMissing } from "../kernel/KvmError.js"
-import { watchEventLoop } from "../kernel/EventLoopWatch.js"
-import { KvmSystem } from "../kernel/KvmSystem.js"
-import type { Vcpu } from "../kernel/Vcpu.js"
-import { Vcpus } from "../kernel/Vcpus.js"
-import type { Vm } from "../kernel/Vm.js"
+import type { CurrentVcpu } from "../servers/CurrentVcpu.js"
+import type { DeviceClock } from "../servers/DeviceClock.js"
+import * as UserspaceIrqchip from "../servers/UserspaceIrqchip.js"
 import type { E820Entry } from "../loader/E820.js"
 import type { PciPlatform } from "../loader/FirmwarePlatform.js"
 import { loadKernel } from "../loader/KernelLoader.js"
@@ -38,8 +35,10 @@ export type MachineServices =
   | MsiSink
   | MachineEvents
   | GuestMemory
-  | Vm
-  | KvmSystem
+  | CpuBackend
+  | DeviceClock
+  | CpuInterrupts
+  | CurrentVcpu
 
 /** A device server: a layer that registers its ranges and announces itself. */
 export type DeviceLayer<E = unknown> = Layer.Layer<never, E, MachineServices>
@@ -53,6 +52,10 @@ export interface MachineSpec<E = never> {
   /** Unclaimed guest I/O stops the VM instead of reading all-ones. */
   readonly strictBus?: boolean
   readonly kvmPath?: string
+  /** Which CPU runs the guest: KVM, the software CPU, or (the default) KVM where /dev/kvm works and the software CPU elsewhere. */
+  readonly cpuBackend?: Kernel.CpuBackendChoice
+  /** Where `auto` says, in one line, why it passed KVM over (stderr when not given). */
+  readonly reportBackend?: (line: string) => void
   /** Address ranges the guest's memory map marks reserved (the PCI ECAM window); kernels may not load there. */
   readonly reservedMemory?: ReadonlyArray<E820Entry>
   /** PCI bus 0 as the MP and ACPI tables describe it (slots, ECAM, windows); absent when there is no PCI bus. */
@@ -60,9 +63,7 @@ export interface MachineSpec<E = never> {
 }
 
 export type MachineError =
-  | KvmError
-  | KvmUnavailable
-  | NativeAddonMissing
+  | Kernel.KernelError
   | LoaderError
   | BusConflict
   | BadRange
@@ -73,19 +74,19 @@ const MIN_MEMORY = 2 << 20
 /** bhyve's -c limit (VM_MAXCPU). */
 const MAX_CPUS = 64
 
-/** The kernel, the bus and the machine-wide services every device server may use. */
-const machineLayer = <E>(spec: MachineSpec<E>, ramBacking: RamBacking | undefined) => {
-  const kernel = Kernel.layer({ cpus: spec.cpus ?? 1, memoryBytes: spec.memoryBytes, kvmPath: spec.kvmPath, ramBacking })
-  const core = Layer.mergeAll(
-    Bus.layer({ strict: spec.strictBus ?? false }),
-    layerDeviceServers,
-    layerMachineEvents,
-    KvmInterruptController.layer(),
-    KvmMsiRoutes.layer()
-  ).pipe(Layer.provideMerge(kernel))
+/**
+ * The kernel, the bus and the machine-wide services every device server
+ * may use. With a userspace irqchip (the software CPU) the PIC, IOAPIC,
+ * LAPICs and PIT are device servers too, and provide the interrupt lines.
+ */
+const machineLayer = <E>(spec: MachineSpec<E>, selected: Kernel.SelectedKernel) => {
+  const core = Layer.mergeAll(Bus.layer({ strict: spec.strictBus ?? false }), layerDeviceServers, layerMachineEvents)
+  const platform = selected.irqchip === "in-kernel"
+    ? Layer.merge(core, selected.layer)
+    : UserspaceIrqchip.layer(spec.cpus ?? 1).pipe(Layer.provideMerge(Layer.merge(core, selected.layer)))
   const [first, ...rest] = spec.devices
   const devices = first === undefined ? Layer.empty : Layer.mergeAll(first, ...rest)
-  return devices.pipe(Layer.provideMerge(core))
+  return devices.pipe(Layer.provideMerge(platform))
 }
 
 const readKernel = (path: string) =>
@@ -104,7 +105,9 @@ const readInitrd = (path: string) =>
 export interface BuiltMachine {
   /** Every service of the machine: kernel, bus, device servers. */
   readonly context: Context.Context<MachineServices>
-  readonly vcpus: ReadonlyArray<Vcpu>
+  /** Which CPU runs it. */
+  readonly backend: CpuBackendName
+  readonly vcpus: ReadonlyArray<VirtualCpu>
   /** Pause/resume of the running guest (for snapshots and bhyvectl). */
   readonly control: RunControl
   /** Runs the guest until it stops. */
@@ -136,9 +139,15 @@ export const build = <E>(
     }
     const image = (options.loadKernel ?? true) ? yield* readKernel(spec.boot.kernel) : undefined
     const initrd = image !== undefined && spec.boot.initrd !== undefined ? yield* readInitrd(spec.boot.initrd) : undefined
-    const context = yield* Layer.build(machineLayer(spec, options.ramBacking))
+    const backendName = yield* Kernel.resolveBackend(spec.cpuBackend ?? "auto", {
+      kvmPath: spec.kvmPath,
+      report: spec.reportBackend ?? ((line) => process.stderr.write(`bhyve: ${line}\n`))
+    })
+    const selected = Kernel.select(backendName, { cpus, memoryBytes: spec.memoryBytes, kvmPath: spec.kvmPath, ramBacking: options.ramBacking })
+    const context = yield* Layer.build(machineLayer(spec, selected))
     const memory = Context.get(context, GuestMemory)
-    const vcpus = Context.get(context, Vcpus)
+    const backend = Context.get(context, CpuBackend)
+    const vcpus = backend.vcpus
     const bus = Context.get(context, Bus.Bus)
     const events = Context.get(context, MachineEvents)
     const bsp = vcpus[0]
@@ -156,17 +165,16 @@ export const build = <E>(
       yield* bsp.setSregs(plan.applySregs(yield* bsp.getSregs()))
       yield* bsp.setRegs(plan.regs)
     }
-    // vCPUs 1..N-1 (in KVM's wait-for-SIPI until the guest starts them) get threads of their own while the loop runs.
-    const kvm = Context.get(context, KvmSystem)
-    const aps = yield* makeApRunner(kvm.native, vcpus, bus, events, () => control.state !== "running")
+    // vCPUs 1..N-1 (waiting for SIPI until the guest starts them) get threads of their own while the loop runs, on a backend that has them.
+    const aps = makeApRunner(backend.apThreads, vcpus, bus, events, () => control.state !== "running")
     // Also stopped here, before the vCPUs are released, should the scope close under a running loop.
     if (aps !== undefined) yield* Effect.addFinalizer(() => aps.stop)
     const control: RunControl = new RunControl(vcpus, aps)
     const servers = Context.get(context, DeviceServers)
     // With the loop watched, a completion kicks the BSP itself; otherwise the slice shortens while I/O is in flight.
-    const watched = yield* watchEventLoop(kvm.native, bsp)
+    const watched = yield* backend.watchEventLoop
     const pendingIo = watched ? () => 0 : () => totalPendingIo(servers)
-    return { context, vcpus, control, run: runVcpu(bsp, bus, events, control, aps, pendingIo) }
+    return { context, backend: backend.name, vcpus, control, run: runVcpu(bsp, bus, events, control, aps, pendingIo) }
   })
 
 /** Builds the machine, runs the guest until it stops, then releases everything. */

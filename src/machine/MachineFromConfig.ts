@@ -1,6 +1,7 @@
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
+import { CPU_BACKEND_CHOICES, type CpuBackendChoice } from "../kernel/Kernel.js"
 import { LOWMEM_LIMIT } from "../kernel/MemoryLayout.js"
 import { E820_RESERVED } from "../loader/E820.js"
 import { pciPlatform } from "../loader/FirmwarePlatform.js"
@@ -48,8 +49,15 @@ const pciDevices = (config: MachineConfig): ReadonlyArray<DeviceLayer> => {
   return [Either.isRight(pci) ? pci.right : Layer.fail(new MachineConfigError({ field: "-s", reason: pci.left.message }))]
 }
 
+/** `-o cpu.backend` (checked when the options were parsed; anything else means auto). */
+const cpuBackend = (config: MachineConfig): CpuBackendChoice => {
+  const value = config.options["cpu.backend"]
+  return CPU_BACKEND_CHOICES.find((c) => c === value) ?? "auto"
+}
+
 export const specFromConfig = (config: MachineConfig): MachineSpec<unknown> => ({
   cpus: config.cpus,
+  cpuBackend: cpuBackend(config),
   memoryBytes: config.memoryBytes,
   boot: config.boot,
   devices: [...legacyDevices(config), ...pciDevices(config)],

@@ -44,7 +44,7 @@ const program = (data: MachineWorkerData) => Effect.scoped(
         }
       })
     )
-    post({ _tag: "Running", kickTokens: machine.vcpus.map((v) => v.kickToken), name: machine.config.name })
+    post({ _tag: "Running", kickHandles: machine.vcpus.map((v) => v.kickHandle), name: machine.config.name })
     return yield* Effect.raceFirst(machine.run, serve)
   })
 ).pipe(Effect.provide(SnapshotFsLive.layer))

@@ -1,14 +1,14 @@
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
-import type { KvmError } from "../kernel/KvmError.js"
-import type { Vcpu } from "../kernel/Vcpu.js"
+import type { KernelError } from "../kernel/Cpu.js"
+import type { VirtualCpu } from "../kernel/Cpu.js"
 
 export type RunState = "running" | "pausing" | "paused"
 
 /** The vCPUs that run on threads of their own (machine/ApRunner.ts): a pause parks them too. */
 export interface ApParking {
   /** Waits until every AP is parked (no completion pending); false when an AP exit stopped the machine meanwhile. */
-  readonly park: Effect.Effect<boolean, KvmError>
+  readonly park: Effect.Effect<boolean, KernelError>
   /** Lets every parked AP run again. */
   readonly unpark: () => void
 }
@@ -21,13 +21,13 @@ export interface ApParking {
  * writes vCPU state.
  */
 export class RunControl {
-  private waiters: Array<Deferred.Deferred<void, KvmError>> = []
+  private waiters: Array<Deferred.Deferred<void, KernelError>> = []
   private gate: Deferred.Deferred<void> | undefined
   private current: RunState = "running"
   /** Whether a vCPU loop is running to honour pauses; before it starts (or after it ends) a pause is immediate. */
   private looping = false
 
-  constructor(private readonly vcpus: ReadonlyArray<Vcpu>, private readonly aps?: ApParking) {}
+  constructor(private readonly vcpus: ReadonlyArray<VirtualCpu>, private readonly aps?: ApParking) {}
 
   get state(): RunState {
     return this.current
@@ -39,7 +39,7 @@ export class RunControl {
   }
 
   /** Resolves once every vCPU is parked with its pending I/O applied. */
-  readonly pause: Effect.Effect<void, KvmError> = Effect.suspend(() => {
+  readonly pause: Effect.Effect<void, KernelError> = Effect.suspend(() => {
     if (this.current === "paused") return Effect.void
     if (!this.looping) {
       return Effect.gen(this, function*() {
@@ -48,7 +48,7 @@ export class RunControl {
         this.current = "paused"
       })
     }
-    return Effect.flatMap(Deferred.make<void, KvmError>(), (waiter) => {
+    return Effect.flatMap(Deferred.make<void, KernelError>(), (waiter) => {
       this.waiters.push(waiter)
       this.current = "pausing"
       for (const v of this.vcpus) v.kick()

@@ -1,9 +1,9 @@
 import * as Effect from "effect/Effect"
 import type { BusRouter } from "../bus/Bus.js"
 import { dispatchMmio, dispatchPio } from "../bus/ExitDispatch.js"
+import type { InlineIo, VirtualCpu } from "../kernel/Cpu.js"
 import { errnoName } from "../kernel/KvmError.js"
-import type { Vcpu } from "../kernel/Vcpu.js"
-import { SYSTEM_EVENT, type VcpuExit } from "../kernel/VcpuExit.js"
+import { type MmioExit, type PioExit, SYSTEM_EVENT, type VcpuExit } from "../kernel/VcpuExit.js"
 import type { MachineEventSink, StopRequest } from "../servers/MachineEvents.js"
 import type { ApRunner } from "./ApRunner.js"
 import { type MachineExit, VcpuFailure } from "./MachineExit.js"
@@ -21,20 +21,34 @@ export const SLICE_MS = 20
  * slice for each one.
  */
 export const IO_SLICE_MS = 1
-const KVM_MP_STATE_HALTED = 3
-const RFLAGS_IF = 0x200n
 
 type SliceOutcome = MachineExit | VcpuFailure | "yield" | "kicked"
 
 const hex = (n: number) => `0x${n.toString(16)}`
 
+/** One exit dispatched to the bus: undefined, or why the device failed. */
+const dispatch = (bus: BusRouter, exit: PioExit | MmioExit): string | undefined => {
+  try {
+    if (exit._tag === "PioExit") dispatchPio(bus, exit)
+    else dispatchMmio(bus, exit)
+    return undefined
+  } catch (e) {
+    return exit._tag === "PioExit"
+      ? `device at port ${hex(exit.port)} failed: ${String(e)}`
+      : `device at MMIO ${hex(exit.address)} failed: ${String(e)}`
+  }
+}
+
 /**
  * Runs exits synchronously on this thread for at most one slice. Exits are
  * handled right here, on the vCPU's own thread: handing each one to another
- * thread would cost ~45 us on this class of machine (KVM-HOST-NOTES).
+ * thread would cost ~45 us on this class of machine (KVM-HOST-NOTES). A
+ * backend that handles I/O inside its run (the software CPU) calls `io`
+ * for each access; one that returns PIO/MMIO exits (KVM) gets them
+ * dispatched here. Both end up in the same dispatch.
  */
 const runSlice = (
-  vcpu: Vcpu,
+  vcpu: VirtualCpu,
   bus: BusRouter,
   events: MachineEventSink,
   aps: ApRunner | undefined,
@@ -43,29 +57,28 @@ const runSlice = (
   const started = performance.now()
   let now = started
   // The slice ends at a fixed time, however the guest's exits fall: each
-  // KVM_RUN gets only what is left of it (a guest exiting every few ms
+  // run gets only what is left of it (a guest exiting every few ms
   // must not stretch the slice by a watchdog restarted at every entry).
   let deadline = started + (pendingIo() > 0 ? IO_SLICE_MS : SLICE_MS)
+  let failed: string | undefined
+  const io: InlineIo = (exit) => {
+    failed = dispatch(bus, exit)
+    return failed === undefined && events.pending() === undefined && bus.fault === undefined
+  }
   for (;;) {
-    const exit = vcpu.run(Math.max(1, Math.ceil(deadline - now)))
+    const exit = vcpu.run(Math.max(1, Math.ceil(deadline - now)), io)
     switch (exit._tag) {
       case "PioExit":
-        try {
-          dispatchPio(bus, exit)
-        } catch (e) {
-          return new VcpuFailure({ vcpu: vcpu.id, reason: `device at port ${hex(exit.port)} failed: ${String(e)}` })
-        }
+        failed = dispatch(bus, exit)
         break
       case "MmioExit":
-        try {
-          dispatchMmio(bus, exit)
-        } catch (e) {
-          return new VcpuFailure({ vcpu: vcpu.id, reason: `device at MMIO ${hex(exit.address)} failed: ${String(e)}` })
-        }
+        failed = dispatch(bus, exit)
         // A queue notification (an MMIO write) may just have started host I/O.
         if (pendingIo() > 0) deadline = Math.min(deadline, started + IO_SLICE_MS)
         break
       case "Interrupted": {
+        // Inline I/O that asked to stop ends the run this way too: the checks below say why.
+        if (failed !== undefined || events.pending() !== undefined || bus.fault !== undefined) break
         // AP threads kick this vCPU when they have an exit waiting: looked
         // for here only, never on the way of the BSP's own exits.
         const ap = aps === undefined ? undefined : aps.service()
@@ -76,6 +89,7 @@ const runSlice = (
       default:
         return stopOutcome(vcpu, exit)
     }
+    if (failed !== undefined) return new VcpuFailure({ vcpu: vcpu.id, reason: failed })
     const request = events.pending()
     if (request !== undefined) return requestedStop(request)
     if (bus.fault !== undefined) return new VcpuFailure({ vcpu: vcpu.id, reason: bus.fault.message })
@@ -87,10 +101,14 @@ const runSlice = (
 type StopExit = Exclude<VcpuExit, { readonly _tag: "PioExit" | "MmioExit" | "Interrupted" }>
 
 /** How an exit that ends the machine's run ends it; for the BSP here and the APs in ApRunner. */
-export const stopOutcome = (vcpu: Vcpu, exit: StopExit): MachineExit | VcpuFailure => {
+export const stopOutcome = (vcpu: VirtualCpu, exit: StopExit): MachineExit | VcpuFailure => {
   switch (exit._tag) {
     case "Shutdown":
       return { _tag: "TripleFault" }
+    case "Halted":
+      return { _tag: "Halted" }
+    case "EmulationFailed":
+      return new VcpuFailure({ vcpu: vcpu.id, reason: exit.reason })
     case "SystemEvent":
       if (exit.type === SYSTEM_EVENT.RESET) return { _tag: "Reset", source: "KVM system event" }
       if (exit.type === SYSTEM_EVENT.SHUTDOWN) return { _tag: "PoweredOff", source: "KVM system event" }
@@ -122,21 +140,11 @@ const yieldToEventLoop = Effect.async<void>((resume) => {
 })
 
 /**
- * `hlt` with interrupts disabled parks the vCPU inside KVM for good (the
- * in-kernel LAPIC never exits for it); bhyve reports that as "halted".
- */
-const haltedForGood = (vcpu: Vcpu) =>
-  Effect.gen(function*() {
-    if ((yield* vcpu.getMpState()) !== KVM_MP_STATE_HALTED) return false
-    return ((yield* vcpu.getRegs()).rflags & RFLAGS_IF) === 0n
-  })
-
-/**
  * Runs one vCPU until the guest stops it, a failure, or interruption of
  * this fiber; parks between slices while `control` holds a pause.
  */
 export const runVcpu = (
-  vcpu: Vcpu,
+  vcpu: VirtualCpu,
   bus: BusRouter,
   events: MachineEventSink,
   control: RunControl,
@@ -152,7 +160,7 @@ export const runVcpu = (
       // Only a uniprocessor guest can be "halted" for good by its one vCPU (bhyve(8) status 2);
       // an AP's state cannot even be read while its thread is inside KVM_RUN.
       if (outcome === "kicked" && !control.pauseRequested && aps === undefined) {
-        const halted = yield* Effect.orElseSucceed(haltedForGood(vcpu), () => false)
+        const halted = yield* Effect.orElseSucceed(vcpu.haltedForGood(), () => false)
         if (halted) return { _tag: "Halted" } as const
       } else if (outcome !== "yield" && outcome !== "kicked") {
         return outcome

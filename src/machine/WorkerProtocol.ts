@@ -1,5 +1,6 @@
 import type { ControlRequest } from "../control/ControlRequest.js"
 import type { ControlResult } from "../control/ControlResult.js"
+import type { KickHandle } from "../kernel/Cpu.js"
 import type { RestoreOverrides } from "../snapshot/RestoreOverrides.js"
 import type { MachineConfig } from "./MachineConfig.js"
 
@@ -12,8 +13,8 @@ export type MachineWorkerData =
   | { readonly _tag: "Restore"; readonly path: string; readonly overrides: RestoreOverrides; readonly verify: "all" | "state"; readonly ram: "copy" | "map" }
 
 export type FromMachine =
-  /** The guest is about to run; `kickTokens` force each vCPU out of KVM_RUN. */
-  | { readonly _tag: "Running"; readonly kickTokens: ReadonlyArray<number>; readonly name: string }
+  /** The guest is about to run; `kickHandles` force each vCPU out of its run. */
+  | { readonly _tag: "Running"; readonly kickHandles: ReadonlyArray<KickHandle>; readonly name: string }
   /** The machine is gone: everything released. `status` is bhyve(8)'s exit status. */
   | { readonly _tag: "Exited"; readonly status: number; readonly message: string }
   /** The answer to a Control message with the same id. */

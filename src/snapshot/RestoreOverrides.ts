@@ -28,6 +28,9 @@ export class RestoreConflict extends Data.TaggedError("RestoreConflict")<{
 
 const show = (v: unknown) => JSON.stringify(v)
 
+/** The CPU a snapshot's machine ran on; snapshots from before the software CPU were all KVM's. */
+export const savedBackend = (saved: MachineConfig): string => saved.options["cpu.backend"] ?? "kvm"
+
 /**
  * The machine to rebuild: the snapshot's, with backends rebound (serial
  * ports; `-s` entries of virtio-net and virtio-console naming the same slot
@@ -45,6 +48,9 @@ export const applyOverrides = (path: string, saved: MachineConfig, o: RestoreOve
   same("memory (-m)", o.memoryBytes, saved.memoryBytes)
   same("boot.kernel", o.boot?.kernel, saved.boot.kernel)
   same("boot.cmdline", o.boot?.cmdline, saved.boot.cmdline)
+  // Its vCPU chunks are that CPU's own: a snapshot restores on the CPU that made it ("auto" accepts it).
+  const backend = o.options?.["cpu.backend"]
+  if (backend !== "auto") same("cpu.backend (-o)", backend, savedBackend(saved))
   const slots = saved.slots.map((s) => {
     const given = o.slots?.find((g) => formatPciAddress(g) === formatPciAddress(s))
     if (given === undefined) return s
@@ -72,6 +78,6 @@ export const applyOverrides = (path: string, saved: MachineConfig, o: RestoreOve
     serial,
     slots,
     strictBus: o.strictBus ?? saved.strictBus,
-    options: { ...saved.options, ...o.options }
+    options: { ...saved.options, ...o.options, "cpu.backend": savedBackend(saved) }
   }
 }

@@ -1,9 +1,9 @@
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import { CpuBackend } from "../kernel/Cpu.js"
 import { GuestMemory, type RamBacking } from "../kernel/GuestMemory.js"
 import { ramRegions } from "../kernel/MemoryLayout.js"
-import { Vm } from "../kernel/Vm.js"
 import * as Machine from "../machine/Machine.js"
 import { specFromConfig } from "../machine/MachineFromConfig.js"
 import { DeviceServers } from "../servers/DeviceServer.js"
@@ -14,8 +14,6 @@ import { matchRamRegions, verifyMappedRam } from "./format/RamReader.js"
 import { SnapshotFs } from "./format/SnapshotFs.js"
 import { readSnapshot } from "./format/SnapshotReader.js"
 import { applyOverrides, type RestoreOverrides } from "./RestoreOverrides.js"
-import { restoreVcpu, vcpuCodec } from "./VcpuStateChunk.js"
-import { restoreVm, vmCodec } from "./VmStateChunk.js"
 
 /** The snapshot and the machine rebuilt from it do not fit together. */
 export class SnapshotMismatch extends Data.TaggedError("SnapshotMismatch")<{
@@ -97,8 +95,9 @@ export const restoreMachine = (request: RestoreRequest) =>
         reason: `the devices' host side changed since the save:\n  ${conflicts.join("\n  ")}\n(-o snapshot.ignore_device_changes=true restores anyway)`
       })
     }
+    const backend = Context.get(machine.context, CpuBackend)
     // Every chunk must be state this build puts back: none is silently dropped.
-    const understood = new Set(["vm", ...machine.vcpus.map((v) => `vcpu/${v.id}`), ...servers.map((s) => `device/${s.id}`)])
+    const understood = new Set([...backend.stateParts.map((p) => p.id), ...servers.map((s) => `device/${s.id}`)])
     const unread = manifest.chunks.filter((c) => !understood.has(c.id)).map((c) => `${c.id} (${c.kind}/${c.schema} v${c.version})`)
     if (unread.length > 0) {
       return yield* new SnapshotMismatch({ path, reason: `holds state this build cannot restore: ${unread.join(", ")}` })
@@ -110,11 +109,9 @@ export const restoreMachine = (request: RestoreRequest) =>
       : verify === "all"
       ? yield* verifyMappedRam(fs, snapshot.ramPath, manifest, guestRam)
       : { bytesRead: 0 }
-    const vmState = yield* snapshot.decode(vmCodec, "vm")
-    yield* Effect.mapError(restoreVm(Context.get(machine.context, Vm), vmState), (e) => new SnapshotMismatch({ path, reason: `chunk vm: ${e.message}` }))
-    for (const vcpu of machine.vcpus) {
-      const state = yield* snapshot.decode(vcpuCodec, `vcpu/${vcpu.id}`)
-      yield* Effect.mapError(restoreVcpu(vcpu, state), (e) => new SnapshotMismatch({ path, reason: e.message }))
+    for (const part of backend.stateParts) {
+      const state = yield* snapshot.decode(ChunkCodec.make(part), part.id)
+      yield* Effect.mapError(part.restore(state), (e) => new SnapshotMismatch({ path, reason: part.id === "vm" ? `chunk vm: ${e.message}` : e.message }))
     }
     for (const server of servers) {
       const state = yield* snapshot.decode(ChunkCodec.fromDeviceServer(server), `device/${server.id}`)

@@ -2,7 +2,7 @@ import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import { Vm } from "../kernel/Vm.js"
+import { CpuBackend, type CpuStatePart } from "../kernel/Cpu.js"
 import { GuestMemory } from "../kernel/GuestMemory.js"
 import type { BuiltMachine } from "../machine/Machine.js"
 import type { MachineConfig } from "../machine/MachineConfig.js"
@@ -12,8 +12,6 @@ import type { SnapshotFs } from "./format/SnapshotFs.js"
 import { writeSnapshot } from "./format/SnapshotWriter.js"
 import { hostInfo } from "./HostInfo.js"
 import { SaveFailed, type SaveStep } from "./SaveErrors.js"
-import { collectVcpu, vcpuCodec } from "./VcpuStateChunk.js"
-import { collectVm, vmCodec } from "./VmStateChunk.js"
 
 export interface SaveDeadlines {
   /** Until every vCPU is parked. */
@@ -62,6 +60,13 @@ const step = <A, E>(name: SaveStep, effect: Effect.Effect<A, E>, deadlineMs: num
   return Effect.mapError(Effect.catchAllDefect(bounded, crashed), failAt(name, component))
 }
 
+/** One part of the CPU side's state (kernel/Cpu.ts) as a chunk. */
+const cpuChunk = (part: CpuStatePart) =>
+  part.save().pipe(
+    Effect.flatMap((state) => ChunkCodec.encodeChunk(ChunkCodec.make(part), part.id, state)),
+    Effect.mapError(failAt("collect", part.id === "vm" ? "VM" : part.id.replace("vcpu/", "vCPU ")))
+  )
+
 const deviceChunk = (server: DeviceServer) =>
   Effect.mapError(
     Effect.flatMap(
@@ -81,7 +86,7 @@ export const saveSnapshot = (machine: BuiltMachine, request: SaveRequest): Effec
   Effect.gen(function*() {
     const deadlines = request.deadlines ?? DEFAULT_DEADLINES
     const servers = Context.get(machine.context, DeviceServers)
-    const vm = Context.get(machine.context, Vm)
+    const backend = Context.get(machine.context, CpuBackend)
     const ram = Context.get(machine.context, GuestMemory)
     const refusing = servers.find((s) => s.unsupported !== undefined)
     if (refusing !== undefined) {
@@ -101,26 +106,19 @@ export const saveSnapshot = (machine: BuiltMachine, request: SaveRequest): Effec
       for (const server of servers) {
         if (server.quiesce !== undefined) yield* step("quiesce", server.quiesce, deadlines.quiesceMs, server.id)
       }
-      const vcpuChunks = yield* Effect.forEach(machine.vcpus, (vcpu) =>
-        collectVcpu(vcpu).pipe(
-          Effect.flatMap((state) => ChunkCodec.encodeChunk(vcpuCodec, `vcpu/${vcpu.id}`, state)),
-          Effect.mapError(failAt("collect", `vCPU ${vcpu.id}`))
-        ))
-      const vmChunk = yield* collectVm(vm).pipe(
-        Effect.flatMap((state) => ChunkCodec.encodeChunk(vmCodec, "vm", state)),
-        Effect.mapError(failAt("collect", "VM"))
-      )
+      const cpuChunks = yield* Effect.forEach(backend.stateParts, cpuChunk)
       const devices = yield* Effect.forEach(servers, deviceChunk)
       const host = yield* hostInfo
       const written = yield* writeSnapshot({
         path: request.path,
         manifest: {
           host,
-          machine: request.config,
+          // The CPU that ran it: a restore rebuilds the machine on the same one (its chunks are that CPU's).
+          machine: { ...request.config, options: { ...request.config.options, "cpu.backend": backend.name } },
           vcpuCount: machine.vcpus.length,
           devices: servers.map((s) => ({ id: s.id, kind: s.kind, config: s.config ?? null }))
         },
-        chunks: [vmChunk, ...vcpuChunks, ...devices],
+        chunks: [...cpuChunks, ...devices],
         ram
       }).pipe(Effect.mapError(failAt("write")))
       keepPaused = request.mode === "suspend"

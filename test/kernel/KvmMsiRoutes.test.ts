@@ -1,10 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Kernel from "../../src/kernel/Kernel.js"
-import { encodeGsiRouting, FIRST_MSI_GSI, layer as msiRoutes, PIT_IOAPIC_PIN } from "../../src/kernel/KvmMsiRoutes.js"
-import { Vcpus } from "../../src/kernel/Vcpus.js"
-import { Vm } from "../../src/kernel/Vm.js"
+import * as KvmBackend from "../../src/kernel/kvm/KvmBackend.js"
+import { encodeGsiRouting, FIRST_MSI_GSI, layer as msiRoutes, PIT_IOAPIC_PIN } from "../../src/kernel/kvm/KvmMsiRoutes.js"
+import { KvmVcpus as Vcpus } from "../../src/kernel/kvm/KvmVcpus.js"
+import { Vm } from "../../src/kernel/kvm/Vm.js"
 import { MsiSink } from "../../src/servers/pci/MsiSink.js"
 import { hasKvm } from "../support/Kvm.js"
 
@@ -15,7 +15,7 @@ const IRR = 0x200
 const IOAPIC_REDIRECTION = 8 + 24
 
 const reports: Array<string> = []
-const machine = msiRoutes((m) => void reports.push(m)).pipe(Layer.provideMerge(Kernel.layer({ cpus: 1, memoryBytes: 16 << 20 })))
+const machine = msiRoutes((m) => void reports.push(m)).pipe(Layer.provideMerge(KvmBackend.layer({ cpus: 1, memoryBytes: 16 << 20 })))
 
 const enableLapic = Effect.gen(function*() {
   const vcpu = (yield* Vcpus)[0]

@@ -1,13 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Kernel from "../../src/kernel/Kernel.js"
-import { Vcpus } from "../../src/kernel/Vcpus.js"
-import { Vm } from "../../src/kernel/Vm.js"
+import * as KvmBackend from "../../src/kernel/kvm/KvmBackend.js"
+import { KvmVcpus as Vcpus } from "../../src/kernel/kvm/KvmVcpus.js"
+import { Vm } from "../../src/kernel/kvm/Vm.js"
 import { hasKvm } from "../support/Kvm.js"
 
 const IA32_TSC = 0x10
 
-const kernel = Kernel.layer({ cpus: 1, memoryBytes: 16 << 20 })
+const kernel = KvmBackend.layer({ cpus: 1, memoryBytes: 16 << 20 })
 
 const roundTrip = <A>(get: Effect.Effect<A, unknown>, set: (a: A) => Effect.Effect<void, unknown>) =>
   Effect.gen(function*() {

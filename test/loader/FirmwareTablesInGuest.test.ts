@@ -13,7 +13,6 @@ import { specFromConfig } from "../../src/machine/MachineFromConfig.js"
 import { ECAM_BASE } from "../../src/servers/pci/Ecam.js"
 import { intxLine } from "../../src/servers/pci/IntxRouter.js"
 import { guestPath } from "../support/GuestRun.js"
-import { hasKvm } from "../support/Kvm.js"
 import { decodeAml, findName } from "./amlDecode.js"
 import { madtEntries, readAllTables } from "./acpiRead.js"
 
@@ -42,7 +41,7 @@ const withConsole = <A, E, R>(use: (console: string) => Effect.Effect<A, E, R>) 
 
 const lowMemory = (machine: Machine.BuiltMachine) => ramSlice(Context.get(machine.context, GuestMemory), 0, BIOS_END)!
 
-describe.skipIf(!hasKvm)("firmware tables in a machine built as bhyve builds it", () => {
+describe("firmware tables in a machine built as bhyve builds it", () => {
   it.scoped("hvm_start_info.rsdp_paddr leads to ACPI tables describing the machine, and the guest still boots", () =>
     withConsole((console) => Effect.gen(function*() {
       const machine = yield* Machine.build(specFromConfig(machineConfig(console)))

@@ -6,11 +6,10 @@ import * as Machine from "../../src/machine/Machine.js"
 import * as PmServer from "../../src/servers/pm/PmServer.js"
 import * as UartServer from "../../src/servers/uart/UartServer.js"
 import { guestPath, lineRecorder } from "../support/GuestRun.js"
-import { hasKvm } from "../support/Kvm.js"
 
 const sleep = (ms: number) => Effect.promise(() => new Promise((r) => setTimeout(r, ms)))
 
-describe.skipIf(!hasKvm)("pausing a running machine", () => {
+describe("pausing a running machine", () => {
   it.scoped("stops the guest until resumed, and it then finishes exactly as an uninterrupted run", () =>
     Effect.gen(function*() {
       const args = "steps=2000000 every=100000"

@@ -8,7 +8,6 @@ import { fileURLToPath } from "node:url"
 import * as SnapshotFsLive from "../../src/snapshot/format/SnapshotFsLive.js"
 import * as MachineSnapshots from "../../src/snapshot/MachineSnapshots.js"
 import { guestPath } from "../support/GuestRun.js"
-import { hasKvm } from "../support/Kvm.js"
 
 /**
  * Snapshots written by released formats, committed with the output their
@@ -16,7 +15,7 @@ import { hasKvm } from "../support/Kvm.js"
  */
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/snapshots/${name}`, import.meta.url))
 
-describe.skipIf(!hasKvm)("committed snapshot fixtures", () => {
+describe("committed snapshot fixtures", () => {
   it.scoped("format 1.0: a hash-chain guest suspended mid-run resumes and finishes its chain", () =>
     Effect.gen(function*() {
       const dir = mkdtempSync(join(tmpdir(), "bhyve-fixture-"))

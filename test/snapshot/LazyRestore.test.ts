@@ -14,7 +14,6 @@ import type { Verify } from "../../src/snapshot/format/RamReader.js"
 import { readManifest } from "../../src/snapshot/format/SnapshotReader.js"
 import { computeConfig } from "../support/ComputeConfig.js"
 import { guestPath } from "../support/GuestRun.js"
-import { hasKvm } from "../support/Kvm.js"
 
 const sleep = (ms: number) => Effect.promise(() => new Promise((r) => setTimeout(r, ms)))
 const STEPS = 2_000_000
@@ -46,7 +45,7 @@ const restoreAndRun = (path: string, out: string, ram: RamRestoreMode, verify: V
     return { exit, report }
   }))
 
-describe.skipIf(!hasKvm)("lazy restore: guest RAM mapped from the snapshot's RAM file, copy on write", () => {
+describe("lazy restore: guest RAM mapped from the snapshot's RAM file, copy on write", () => {
   it.scoped("the guest resumes from a mapped RAM file and finishes its hash chain, reading nothing up front, and the file is left as it was", () =>
     Effect.gen(function*() {
       const dir = mkdtempSync(join(tmpdir(), "bhyve-lazy-"))

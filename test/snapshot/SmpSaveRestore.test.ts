@@ -8,7 +8,6 @@ import type { MachineConfig } from "../../src/machine/MachineConfig.js"
 import * as SnapshotFsLive from "../../src/snapshot/format/SnapshotFsLive.js"
 import * as MachineSnapshots from "../../src/snapshot/MachineSnapshots.js"
 import { guestPath } from "../support/GuestRun.js"
-import { hasKvm } from "../support/Kvm.js"
 import { expectedOutput } from "../support/SmpReference.js"
 
 const STEPS = 1_000_000
@@ -25,7 +24,7 @@ const smpConfig = (out: string): MachineConfig => ({
   options: {}
 })
 
-describe.skipIf(!hasKvm)("a 2-vCPU guest saved and restored", () => {
+describe("a 2-vCPU guest saved and restored", () => {
   it.scoped("checkpointed while both vCPUs compute, the original and a restored copy reach the same result", () =>
     Effect.gen(function*() {
       const dir = mkdtempSync(join(tmpdir(), "bhyve-smp-snap-"))

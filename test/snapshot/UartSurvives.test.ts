@@ -9,12 +9,11 @@ import type { MachineConfig } from "../../src/machine/MachineConfig.js"
 import * as SnapshotFsLive from "../../src/snapshot/format/SnapshotFsLive.js"
 import * as MachineSnapshots from "../../src/snapshot/MachineSnapshots.js"
 import { guestPath } from "../support/GuestRun.js"
-import { hasKvm } from "../support/Kvm.js"
 
 const COM1 = 0x3f8
 const [THR, IER, FCR, LCR, MCR, SCR] = [0, 1, 2, 3, 4, 7]
 
-describe.skipIf(!hasKvm)("a snapshot keeps a UART's programming", () => {
+describe("a snapshot keeps a UART's programming", () => {
   it.scoped("divisor latch, IER, scratch, FIFO mode and the bytes waiting in the receive FIFO", () =>
     Effect.gen(function*() {
       const dir = mkdtempSync(join(tmpdir(), "bhyve-uart-"))

@@ -43,3 +43,9 @@ export const waitFor = async (what: string, condition: () => boolean, timeoutMs 
     await new Promise((r) => setTimeout(r, 20))
   }
 }
+
+/** What bhyve says when cpu.backend=auto passes KVM over (once, at start): expected on a machine without a usable /dev/kvm. */
+const BACKEND_NOTE = /^bhyve: .*: running on the software CPU\n/m
+
+/** `stderr` without that one line, so a test can ask that bhyve said nothing else. */
+export const besidesBackendNote = (stderr: string): string => stderr.replace(BACKEND_NOTE, "")

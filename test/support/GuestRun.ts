@@ -1,5 +1,6 @@
 import * as Effect from "effect/Effect"
 import { fileURLToPath } from "node:url"
+import type { CpuBackendChoice } from "../../src/kernel/Kernel.js"
 import * as Machine from "../../src/machine/Machine.js"
 import type { MachineExit } from "../../src/machine/MachineExit.js"
 import * as PmServer from "../../src/servers/pm/PmServer.js"
@@ -37,11 +38,12 @@ export const lineRecorder = () => {
 }
 
 /** Boots a test guest with COM1, ACPI PM and reset, and returns how it stopped plus its output. */
-export const runGuest = (name: string, cmdline = "", memoryBytes = 64 << 20, cpus = 1) =>
+export const runGuest = (name: string, cmdline = "", memoryBytes = 64 << 20, cpus = 1, cpuBackend: CpuBackendChoice = "auto") =>
   Effect.gen(function*() {
     const recorder = lineRecorder()
     const exit: MachineExit = yield* Machine.run({
       cpus,
+      cpuBackend,
       memoryBytes,
       boot: { kernel: guestPath(name), cmdline },
       devices: [UartServer.layer({ id: "com1", backend: recorder.backend }), PmServer.layer(), ResetServer.layer]

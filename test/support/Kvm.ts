@@ -1,15 +1,17 @@
-import { accessSync, constants } from "node:fs"
+import * as Effect from "effect/Effect"
+import type { CpuBackendName } from "../../src/kernel/Cpu.js"
+import { kvmUnusableReason } from "../../src/kernel/KvmProbe.js"
 
-/** Why KVM tests cannot run here, or undefined when /dev/kvm is usable. */
-export const kvmUnavailableReason = ((): string | undefined => {
-  try {
-    accessSync("/dev/kvm", constants.R_OK | constants.W_OK)
-    return undefined
-  } catch (e) {
-    return `/dev/kvm is not usable here (${(e as NodeJS.ErrnoException).code ?? String(e)}): KVM tests skipped`
-  }
-})()
+/**
+ * Why KVM cannot run guests here, or undefined when it can: the same probe
+ * `cpu.backend=auto` makes (/dev/kvm opens, answers the API version, makes a VM).
+ */
+export const kvmUnavailableReason = Effect.runSync(kvmUnusableReason("/dev/kvm"))
 
 export const hasKvm = kvmUnavailableReason === undefined
 
-if (!hasKvm) console.warn(kvmUnavailableReason)
+/**
+ * The CPUs the guest tests run on: the software CPU everywhere, and KVM too
+ * where it works. A test of a guest runs once per entry.
+ */
+export const guestBackends: ReadonlyArray<CpuBackendName> = hasKvm ? ["soft", "kvm"] : ["soft"]

@@ -1,7 +1,7 @@
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import type { NativeKvm } from "./NativeKvm.js"
-import type { Vcpu } from "./Vcpu.js"
+import type { NativeKvm } from "../NativeKvm.js"
+import type { KvmVcpu } from "./KvmVcpu.js"
 
 /**
  * For the life of the scope, kicks `vcpu` out of KVM_RUN whenever this
@@ -11,7 +11,7 @@ import type { Vcpu } from "./Vcpu.js"
  * the thread that runs the vCPU. False when the addon cannot watch (then
  * only the time slice bounds the wait).
  */
-export const watchEventLoop = (native: NativeKvm, vcpu: Vcpu): Effect.Effect<boolean, never, Scope.Scope> =>
+export const watchEventLoop = (native: NativeKvm, vcpu: KvmVcpu): Effect.Effect<boolean, never, Scope.Scope> =>
   Effect.map(
     Effect.acquireRelease(
       Effect.sync(() => (typeof native.loopWatchStart === "function" ? native.loopWatchStart(vcpu.kickToken) : -1)),

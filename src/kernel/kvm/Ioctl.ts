@@ -1,7 +1,7 @@
 import * as Effect from "effect/Effect"
 import { KVM, type KvmIoctlName } from "./KvmIoctls.js"
-import { KvmError } from "./KvmError.js"
-import type { NativeKvm } from "./NativeKvm.js"
+import { KvmError } from "../KvmError.js"
+import type { NativeKvm } from "../NativeKvm.js"
 
 /** A file descriptor plus the addon, so ioctl calls read as `fd.value("CREATE_VM", 0)`. */
 export class IoctlFd {

@@ -1,8 +1,8 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { InterruptController } from "../servers/InterruptController.js"
-import type { InterruptLine } from "../servers/InterruptLine.js"
-import { errnoName } from "./KvmError.js"
+import { InterruptController } from "../../servers/InterruptController.js"
+import type { InterruptLine } from "../../servers/InterruptLine.js"
+import { errnoName } from "../KvmError.js"
 import { Vm } from "./Vm.js"
 
 /**

@@ -4,8 +4,8 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import { IoctlFd } from "./Ioctl.js"
 import { CAP, KVM_API_VERSION } from "./KvmIoctls.js"
-import { KvmError, KvmUnavailable, type NativeAddonMissing } from "./KvmError.js"
-import { loadNativeKvm, type NativeKvm } from "./NativeKvm.js"
+import { KvmError, KvmUnavailable, type NativeAddonMissing } from "../KvmError.js"
+import { loadNativeKvm, type NativeKvm } from "../NativeKvm.js"
 
 export interface KvmSystemInfo {
   readonly native: NativeKvm

@@ -2,17 +2,20 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { IoctlFd } from "./Ioctl.js"
 import { EXIT, STRUCT_SIZE } from "./KvmIoctls.js"
-import { KvmError } from "./KvmError.js"
+import { KvmError } from "../KvmError.js"
 import type { KvmSystemInfo } from "./KvmSystem.js"
-import type { NativeKvm } from "./NativeKvm.js"
-import { decodeRegs, decodeSregs, encodeRegs, encodeSregs, type Regs, REGS_SIZE, type Sregs, SREGS_SIZE } from "./VcpuRegisters.js"
-import { MmioExit, PioExit, type VcpuExit } from "./VcpuExit.js"
+import type { NativeKvm } from "../NativeKvm.js"
+import { decodeRegs, decodeSregs, encodeRegs, encodeSregs, type Regs, REGS_SIZE, type Sregs, SREGS_SIZE } from "../VcpuRegisters.js"
+import { MmioExit, PioExit, type VcpuExit } from "../VcpuExit.js"
+import type { KickHandle, VirtualCpu } from "../Cpu.js"
 import type { VmHandle } from "./Vm.js"
 import { patchCpuid } from "./Cpuid.js"
 import { withVirtualWire } from "./LapicState.js"
 
 const EINTR = 4
 const IO = 0x20
+const KVM_MP_STATE_HALTED = 3
+const RFLAGS_IF = 0x200n
 
 export interface MsrValue {
   readonly index: number
@@ -20,14 +23,17 @@ export interface MsrValue {
 }
 
 /**
- * One vCPU: its fd, its struct kvm_run mapping, state accessors and the
- * synchronous run call. `run()` executes KVM_RUN on the calling thread.
+ * One KVM vCPU: its fd, its struct kvm_run mapping, state accessors and the
+ * synchronous run call. `run()` executes KVM_RUN on the calling thread and
+ * returns PIO/MMIO exits for the caller to dispatch (their replies are
+ * applied by the next KVM_RUN), so it never calls the inline `io`.
  */
-export class Vcpu {
+export class KvmVcpu implements VirtualCpu {
   readonly pio: PioExit
   readonly mmio: MmioExit
   /** Size of this host's XSAVE area (KVM_CAP_XSAVE2, at least 4 KiB). */
   readonly xsaveBytes: number
+  readonly kickHandle: KickHandle
   private readonly runBytes: Uint8Array
   private readonly runU32: Uint32Array
   private readonly runView: DataView
@@ -43,6 +49,7 @@ export class Vcpu {
     private readonly xsaveSize: number
   ) {
     this.xsaveBytes = xsaveSize
+    this.kickHandle = { backend: "kvm", token: kickToken }
     this.runBytes = new Uint8Array(runBuffer)
     this.runU32 = new Uint32Array(runBuffer, 0, 0x100)
     this.runView = new DataView(runBuffer)
@@ -54,9 +61,19 @@ export class Vcpu {
    * Enters the guest until its next exit. Blocks the calling thread while
    * the guest runs, at most `timeoutMs` (then it returns Interrupted).
    */
-  run(timeoutMs = 0): VcpuExit {
+  run(timeoutMs = 0, _io?: unknown): VcpuExit {
     return this.exitFrom(this.native.run(this.kickToken, this.fd.fd, timeoutMs))
   }
+
+  /**
+   * `hlt` with interrupts disabled parks the vCPU inside KVM for good (the
+   * in-kernel LAPIC never exits for it); bhyve reports that as "halted".
+   */
+  readonly haltedForGood = (): Effect.Effect<boolean, KvmError> =>
+    Effect.gen(this, function*() {
+      if ((yield* this.getMpState()) !== KVM_MP_STATE_HALTED) return false
+      return ((yield* this.getRegs()).rflags & RFLAGS_IF) === 0n
+    })
 
   /**
    * The exit of a KVM_RUN that returned `rc` (0 or -errno), read from this
@@ -92,7 +109,7 @@ export class Vcpu {
   }
 
   /** Forces the vCPU out of KVM_RUN (or makes its next KVM_RUN return at once). Safe from any thread. */
-  kick(): void {
+  readonly kick = (): void => {
     this.native.kick(this.kickToken)
   }
 
@@ -101,8 +118,8 @@ export class Vcpu {
    * code: KVM_RUN with immediate_exit set. Must precede any state read or
    * write after an exit (KVM API: "completion of in-flight I/O").
    */
-  flushPendingIo(): Effect.Effect<void, KvmError> {
-    return Effect.suspend(() => {
+  readonly flushPendingIo = (): Effect.Effect<void, KvmError> =>
+    Effect.suspend(() => {
       this.runBytes[1] = 1
       const rc = this.native.run(this.kickToken, this.fd.fd)
       this.runBytes[1] = 0
@@ -110,7 +127,6 @@ export class Vcpu {
         ? Effect.fail(new KvmError({ operation: `KVM_RUN (immediate_exit) on vCPU ${this.id}`, errno: -rc }))
         : Effect.void
     })
-  }
 
   readonly getRegs = () => Effect.map(this.fd.get("GET_REGS", REGS_SIZE), decodeRegs)
   readonly setRegs = (regs: Regs) => this.fd.set("SET_REGS", encodeRegs(regs))
@@ -179,7 +195,7 @@ const msrsStruct = (msrs: ReadonlyArray<MsrValue>): Uint8Array => {
 }
 
 /** Creates vCPU `id` with CPUID from KVM's supported set and its LAPIC wired as firmware leaves it. */
-export const createVcpu = (kvm: KvmSystemInfo, vm: VmHandle, id: number, count: number): Effect.Effect<Vcpu, KvmError, Scope.Scope> =>
+export const createVcpu = (kvm: KvmSystemInfo, vm: VmHandle, id: number, count: number): Effect.Effect<KvmVcpu, KvmError, Scope.Scope> =>
   Effect.gen(function*() {
     const { native } = kvm
     const fd = yield* Effect.acquireRelease(
@@ -200,7 +216,7 @@ export const createVcpu = (kvm: KvmSystemInfo, vm: VmHandle, id: number, count: 
       Effect.sync(() => native.kickRegister(runBuffer)),
       (t) => Effect.sync(() => native.kickUnregister(t))
     )
-    const vcpu = new Vcpu(id, fd, native, runBuffer, token, kvm.msrIndices, kvm.xsaveSize)
+    const vcpu = new KvmVcpu(id, fd, native, runBuffer, token, kvm.msrIndices, kvm.xsaveSize)
     yield* fd.set("SET_CPUID2", patchCpuid(kvm.supportedCpuid, id, count))
     const lapic = yield* vcpu.getLapic()
     yield* vcpu.setLapic(withVirtualWire(lapic))

@@ -1,11 +1,11 @@
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { STRUCT_SIZE } from "../kernel/KvmIoctls.js"
-import { KvmError } from "../kernel/KvmError.js"
-import type { Vcpu } from "../kernel/Vcpu.js"
-import * as ChunkCodec from "./format/ChunkCodec.js"
-import { Bytes } from "./format/Bytes.js"
-import { Bit, FixedBytes, U16, U32, U64, U8 } from "./KernelStateSchemas.js"
+import { STRUCT_SIZE } from "./KvmIoctls.js"
+import { KvmError } from "../KvmError.js"
+import type { KvmVcpu } from "./KvmVcpu.js"
+import * as ChunkCodec from "../../snapshot/format/ChunkCodec.js"
+import { Bytes } from "../../snapshot/format/Bytes.js"
+import { Bit, FixedBytes, U16, U32, U64, U8 } from "../../snapshot/KernelStateSchemas.js"
 
 const Regs = Schema.Struct({
   rax: U64, rbx: U64, rcx: U64, rdx: U64, rsi: U64, rdi: U64, rsp: U64, rbp: U64,
@@ -67,7 +67,7 @@ export const vcpuCodec = ChunkCodec.make({ kind: "vcpu", schemaId: "x86-vcpu", v
 const TSC_DEADLINE = 0x6e0
 
 /** Everything KVM keeps for a vCPU. The vCPU must be paused with its pending I/O applied. */
-export const collectVcpu = (vcpu: Vcpu): Effect.Effect<VcpuState, KvmError> =>
+export const collectVcpu = (vcpu: KvmVcpu): Effect.Effect<VcpuState, KvmError> =>
   Effect.all({
     id: Effect.succeed(vcpu.id),
     regs: vcpu.getRegs(),
@@ -82,7 +82,7 @@ export const collectVcpu = (vcpu: Vcpu): Effect.Effect<VcpuState, KvmError> =>
   })
 
 /** Puts a saved state into a fresh vCPU, in the order QEMU and Firecracker use. */
-export const restoreVcpu = (vcpu: Vcpu, state: VcpuState): Effect.Effect<void, KvmError> =>
+export const restoreVcpu = (vcpu: KvmVcpu, state: VcpuState): Effect.Effect<void, KvmError> =>
   Effect.gen(function*() {
     if (state.id !== vcpu.id) {
       // The chunk is named vcpu/<index>; a state saved from another vCPU (its LAPIC ID, its MP state) must not land here.

@@ -1,17 +1,17 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type { KvmError } from "./KvmError.js"
+import type { KvmError } from "../KvmError.js"
 import { KvmSystem } from "./KvmSystem.js"
-import { createVcpu, type Vcpu } from "./Vcpu.js"
+import { createVcpu, type KvmVcpu } from "./KvmVcpu.js"
 import { Vm } from "./Vm.js"
 
 /** The machine's vCPUs, index = APIC ID. */
-export class Vcpus extends Context.Tag("bhyve-ts/Vcpus")<Vcpus, ReadonlyArray<Vcpu>>() {}
+export class KvmVcpus extends Context.Tag("bhyve-ts/KvmVcpus")<KvmVcpus, ReadonlyArray<KvmVcpu>>() {}
 
-export const layer = (count: number): Layer.Layer<Vcpus, KvmError, KvmSystem | Vm> =>
+export const layer = (count: number): Layer.Layer<KvmVcpus, KvmError, KvmSystem | Vm> =>
   Layer.scoped(
-    Vcpus,
+    KvmVcpus,
     Effect.gen(function*() {
       const kvm = yield* KvmSystem
       const vm = yield* Vm

@@ -1,10 +1,10 @@
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { STRUCT_SIZE } from "../kernel/KvmIoctls.js"
-import type { KvmError } from "../kernel/KvmError.js"
-import type { VmHandle } from "../kernel/Vm.js"
-import * as ChunkCodec from "./format/ChunkCodec.js"
-import { FixedBytes } from "./KernelStateSchemas.js"
+import { STRUCT_SIZE } from "./KvmIoctls.js"
+import type { KvmError } from "../KvmError.js"
+import type { VmHandle } from "./Vm.js"
+import * as ChunkCodec from "../../snapshot/format/ChunkCodec.js"
+import { FixedBytes } from "../../snapshot/KernelStateSchemas.js"
 
 /*
  * Semantic checks on the irqchip blobs. A snapshot is hostile input, and

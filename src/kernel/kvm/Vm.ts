@@ -4,7 +4,7 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import { IoctlFd } from "./Ioctl.js"
 import { IRQCHIP, STRUCT_SIZE } from "./KvmIoctls.js"
-import type { KvmError } from "./KvmError.js"
+import type { KvmError } from "../KvmError.js"
 import { KvmSystem } from "./KvmSystem.js"
 
 /** Addresses KVM needs for its real-mode helpers on Intel; placed just below the BIOS area at 4 GiB, as QEMU does. */

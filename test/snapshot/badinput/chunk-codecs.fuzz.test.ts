@@ -18,8 +18,8 @@ import { makeMemory } from "../../../src/servers/serial-backend/MemoryBackend.js
 import * as Uart from "../../../src/servers/uart/UartServer.js"
 import * as ChunkCodec from "../../../src/snapshot/format/ChunkCodec.js"
 import type { ChunkEntry } from "../../../src/snapshot/format/Manifest.js"
-import { vcpuCodec } from "../../../src/snapshot/VcpuStateChunk.js"
-import { vmCodec } from "../../../src/snapshot/VmStateChunk.js"
+import { vcpuCodec } from "../../../src/kernel/kvm/KvmVcpuState.js"
+import { vmCodec } from "../../../src/kernel/kvm/KvmVmState.js"
 import { type Json, type JsonObject, parseStateFile } from "./StateFile.js"
 
 /*

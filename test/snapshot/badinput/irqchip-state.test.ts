@@ -6,11 +6,11 @@ import { execFileSync, spawnSync } from "node:child_process"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import * as Kernel from "../../../src/kernel/Kernel.js"
-import { IRQCHIP, STRUCT_SIZE } from "../../../src/kernel/KvmIoctls.js"
-import { Vcpus } from "../../../src/kernel/Vcpus.js"
-import { Vm } from "../../../src/kernel/Vm.js"
-import { X86_MP_STATES } from "../../../src/snapshot/VcpuStateChunk.js"
+import * as KvmBackend from "../../../src/kernel/kvm/KvmBackend.js"
+import { IRQCHIP, STRUCT_SIZE } from "../../../src/kernel/kvm/KvmIoctls.js"
+import { KvmVcpus as Vcpus } from "../../../src/kernel/kvm/KvmVcpus.js"
+import { Vm } from "../../../src/kernel/kvm/Vm.js"
+import { X86_MP_STATES } from "../../../src/kernel/kvm/KvmVcpuState.js"
 import {
   decodeIoapicState,
   decodePicState,
@@ -23,7 +23,7 @@ import {
   PIC_ELCR_MASK,
   picIssues,
   VmState
-} from "../../../src/snapshot/VmStateChunk.js"
+} from "../../../src/kernel/kvm/KvmVmState.js"
 import { hasKvm } from "../../support/Kvm.js"
 
 /*
@@ -119,7 +119,7 @@ describe("struct kvm_irqchip as VmStateChunk reads it", () => {
   })
 })
 
-const kernel = Kernel.layer({ cpus: 1, memoryBytes: 16 << 20 })
+const kernel = KvmBackend.layer({ cpus: 1, memoryBytes: 16 << 20 })
 
 describe.skipIf(!hasKvm)("the irqchip checks against KVM itself", () => {
   it.scoped("a fresh VM's PICs and IOAPIC pass, and so does the VM chunk made of them", () =>

@@ -8,7 +8,6 @@ import type { FsOp } from "../../../src/snapshot/format/SnapshotFs.js"
 import * as SnapshotFsFaulty from "../../../src/snapshot/format/SnapshotFsFaulty.js"
 import * as SnapshotFsLive from "../../../src/snapshot/format/SnapshotFsLive.js"
 import * as MachineSnapshots from "../../../src/snapshot/MachineSnapshots.js"
-import { hasKvm } from "../../support/Kvm.js"
 import { computeConfig, expectSaveFailed, listing, reference, restoreAndFinish, sleep, snapshotIdAt, snapshotLike, tempDir } from "./Harness.js"
 
 const STEPS = 4_000_000
@@ -26,7 +25,7 @@ const CODES = ["ENOSPC", "EIO"] as const
  * fsync that makes the rename durable) fails the save too, but the error
  * says the new snapshot is in place, and it is, whole (docs/snapshot-format.md).
  */
-describe.skipIf(!hasKvm)("the file system failing each write, fsync and rename of a checkpoint in turn", () => {
+describe("the file system failing each write, fsync and rename of a checkpoint in turn", () => {
   it.scopedLive("every such save fails at write, leaves the path as it was (or, past the commit, says the new snapshot is in place), and the guest finishes as the reference", () =>
     Effect.gen(function*() {
       const dir = tempDir("fs")

@@ -2,7 +2,6 @@ import { describe, expect, it } from "@effect/vitest"
 import { mkdtempSync, readdirSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { hasKvm } from "../../support/Kvm.js"
 import {
   checkpointNow,
   type Child,
@@ -290,7 +289,7 @@ const sweep = async (scenario: string, mode: "suspend" | "checkpoint", withOlder
 
 const phasesHit = (done: ReadonlyArray<Trial>) => new Set(done.map((t) => t.killed.phase))
 
-describe.skipIf(!hasKvm)("bhyve killed with SIGKILL at points through a save of a 512 MiB guest", () => {
+describe("bhyve killed with SIGKILL at points through a save of a 512 MiB guest", () => {
   it("measure: how long a save of 512 MiB takes, phase by phase (a first save and a later one)", async () => {
     const dir = newDir("measure")
     const name = `kill-measure-${process.pid}`

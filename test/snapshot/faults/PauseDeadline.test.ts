@@ -15,7 +15,6 @@ import type { SaveFailed } from "../../../src/snapshot/SaveErrors.js"
 import { type SaveReport, saveSnapshot } from "../../../src/snapshot/SaveSnapshot.js"
 import { computeConfig } from "../../support/ComputeConfig.js"
 import { lineRecorder } from "../../support/GuestRun.js"
-import { hasKvm } from "../../support/Kvm.js"
 import { expectSaveFailed, listing, reference, sleep, snapshotIdAt, tempDir } from "./Harness.js"
 
 const STEPS = 600_000
@@ -97,7 +96,7 @@ describe("RunControl: a pause given up at its deadline", () => {
     }))
 })
 
-describe.skipIf(!hasKvm)("a pause that misses its deadline, on a live guest", () => {
+describe("a pause that misses its deadline, on a live guest", () => {
   it.scopedLive("fails the save at pause, writes nothing, and the guest runs on to the reference output", () =>
     Effect.gen(function*() {
       const dir = tempDir("pause")
