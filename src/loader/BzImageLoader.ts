@@ -18,11 +18,16 @@ import { writeZeroPage } from "./ZeroPage.js"
 /** startup_64 sits 0x200 bytes into the protected-mode kernel. */
 export const ENTRY_64_OFFSET = 0x200
 
-export interface KernelPlacement {
+export interface KernelFootprint {
   readonly loadAddress: number
   /** [start, end): the loaded image and the range it decompresses into, which nothing else may share. */
   readonly start: number
   readonly end: number
+}
+
+export interface KernelPlacement extends KernelFootprint {
+  /** Guest RAM for the protected-mode kernel at loadAddress. */
+  readonly target: Uint8Array
 }
 
 const alignUp = (n: number, a: number) => Math.ceil(n / a) * a
@@ -33,7 +38,7 @@ const alignUp = (n: number, a: number) => Math.ceil(n / a) * a
  * below pref_address, which is LOAD_PHYSICAL_ADDR; a kernel that is not
  * relocatable always runs at pref_address).
  */
-export const kernelFootprint = (header: SetupHeader, load: number): KernelPlacement => {
+export const kernelFootprint = (header: SetupHeader, load: number): KernelFootprint => {
   const runAt = header.relocatable ? Math.max(alignUp(load, header.kernelAlignment), header.prefAddress) : header.prefAddress
   return { loadAddress: load, start: Math.min(load, runAt), end: Math.max(load + header.kernelSize, runAt + header.initSize) }
 }
@@ -51,8 +56,10 @@ export const placeKernel = (
     const p = kernelFootprint(header, load)
     const hit = reserved.find((r) => p.start < r.end && r.start < p.end)
     const conflict = ramSlice(ram, p.start, p.end - p.start) === undefined ? "guest RAM" : hit?.name
-    if (conflict === undefined) return Effect.succeed(p)
-    failures.push(new BzImageTooBig({ path, start: p.start, end: p.end, ramSize: ram.size, conflict }))
+    // Inside the footprint, so inside RAM when the footprint is.
+    const target = ramSlice(ram, load, header.kernelSize)
+    if (conflict === undefined && target !== undefined) return Effect.succeed({ ...p, target })
+    failures.push(new BzImageTooBig({ path, start: p.start, end: p.end, ramSize: ram.size, conflict: conflict ?? "guest RAM" }))
   }
   return Effect.fail(failures[0])
 }
@@ -62,7 +69,7 @@ const placeInitrdFor = (options: LoadKernelOptions, header: SetupHeader, common:
     floor: BIOS_END,
     // initrd_addr_max is inclusive; above-4G kernels take any low RAM.
     limit: (header.xloadflags & XLF_CAN_BE_LOADED_ABOVE_4G) !== 0 ? Number.MAX_SAFE_INTEGER : header.initrdAddrMax + 1,
-    busy: [...common.reserved, kernel]
+    busy: [...common.reserved, { start: kernel.start, end: kernel.end }]
   })
 
 export const loadBzImage = (options: LoadKernelOptions): Effect.Effect<BootPlan, LoaderError> =>
@@ -76,11 +83,9 @@ export const loadBzImage = (options: LoadKernelOptions): Effect.Effect<BootPlan,
     }
     const kernel = yield* placeKernel(path, header, ram, common.reserved)
     const initrd = yield* placeInitrdFor(options, header, common, kernel)
-    // ramSlice cannot fail: placeKernel checked the whole footprint.
-    const target = ramSlice(ram, kernel.loadAddress, header.kernelSize) ?? new Uint8Array(0)
 
     // All checks passed: from here on, only writes.
-    target.set(image.subarray(header.kernelOffset, header.kernelOffset + header.kernelSize))
+    kernel.target.set(image.subarray(header.kernelOffset, header.kernelOffset + header.kernelSize))
     if (initrd !== undefined && options.initrd !== undefined) initrd.target.set(options.initrd.image)
     writeBootData(common)
     const range = initrd === undefined ? undefined : { start: initrd.start, end: initrd.end }
