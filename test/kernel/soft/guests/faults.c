@@ -55,6 +55,13 @@ static void k_syscall_on(void)
 			 :: "r"((uint64_t)syscall_entry) : "rax", "rcx", "rdx");
 }
 
+/* Waits for interrupts forever with IF set: the vCPU halts, nothing wakes it. */
+static void k_idle(void)
+{
+	for (;;)
+		__asm__ volatile("sti; hlt; cli" ::: "memory");
+}
+
 static uint32_t inl(uint16_t p) { uint32_t v; __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(p)); return v; }
 static uint16_t inw(uint16_t p) { uint16_t v; __asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(p)); return v; }
 static void outl(uint16_t p, uint32_t v) { __asm__ volatile("outl %0, %1" :: "a"(v), "Nd"(p)); }
@@ -143,6 +150,13 @@ int main(void)
 		*m32 = a + 1;
 		*m8 = (uint8_t)(d + 1);
 		puts_serial("mmio "); put_hex16(a); putc_serial(' '); put_hex16(b); putc_serial(' '); put_hex16(d); putc_serial('\n');
+	} else if (is(c, "idle")) {
+		puts_serial("idle\n");
+		kcall(k_idle);
+	} else if (is(c, "spin")) {
+		puts_serial("spin\n");
+		for (;;)
+			__asm__ volatile("" ::: "memory");
 	} else {
 		puts_serial("unknown case\n");
 	}
