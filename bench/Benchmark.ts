@@ -6,7 +6,12 @@ export interface Samples {
   /** Who produced it, e.g. "in-process", "bhyve CLI" or "C baseline". */
   readonly label: string
   readonly values: ReadonlyArray<number>
+  /** Why `values` is empty: this side could not be measured on this host (no KVM, no QEMU); the row says so instead of failing. */
+  readonly notMeasured?: string
 }
+
+/** A side of a row that this host cannot measure, with the reason (and what to do about it). */
+export const notMeasured = (label: string, reason: string): Samples => ({ label, values: [], notMeasured: reason })
 
 /**
  * One line of the report: the TypeScript figure, optionally the baseline
@@ -20,6 +25,10 @@ export interface Row {
   readonly subject: Samples
   readonly baseline?: Samples
   readonly targetRatio?: number
+  /** An absolute bound on median(subject), in the row's unit, for a row without a like-for-like baseline. */
+  readonly targetMax?: number
+  /** What the figures mean beyond the label (what the baseline is, what is included): printed under the table. */
+  readonly note?: string
 }
 
 /** A benchmark is one file exporting one of these; run.ts lists them. */

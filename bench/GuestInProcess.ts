@@ -1,5 +1,6 @@
 import * as Effect from "effect/Effect"
 import * as Machine from "../src/machine/Machine.js"
+import type { CpuBackendName } from "../src/kernel/Cpu.js"
 import type { MachineConfig } from "../src/machine/MachineConfig.js"
 import { legacyDevices } from "../src/machine/MachineFromConfig.js"
 import { describeExit } from "../src/machine/MachineExit.js"
@@ -21,10 +22,11 @@ export interface InProcessRun {
 /**
  * Boots `kernel` through Machine.build/run on this thread with the devices
  * every bhyve machine has (legacyDevices) and COM1 on a line-stamping memory
- * backend, and fails unless the guest powers itself off.
+ * backend, and fails unless the guest powers itself off. `cpuBackend` is
+ * passed explicitly (see HostCpu.ts), never left to `auto`.
  */
-export const runInProcess = (kernel: string, cmdline: string): Effect.Effect<InProcessRun, BenchFailure> => {
-  const what = `in-process ${kernel.split("/").pop()} ${cmdline}`.trim()
+export const runInProcess = (kernel: string, cmdline: string, cpuBackend: CpuBackendName): Effect.Effect<InProcessRun, BenchFailure> => {
+  const what = `in-process (${cpuBackend}) ${kernel.split("/").pop()} ${cmdline}`.trim()
   const output = makeLineClock()
   const config: MachineConfig = {
     name: "bench",
@@ -40,7 +42,7 @@ export const runInProcess = (kernel: string, cmdline: string): Effect.Effect<InP
   return Effect.scoped(
     Effect.gen(function*() {
       const buildStartedAt = performance.now()
-      const machine = yield* Machine.build({ ...config, devices })
+      const machine = yield* Machine.build({ ...config, devices, cpuBackend })
       const runStartedAt = performance.now()
       const exit = yield* machine.run
       const endedAt = performance.now()

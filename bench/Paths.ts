@@ -13,8 +13,12 @@ export const GUESTS = {
   piobench: at("test/guests/build/piobench.elf"),
   hello: at("test/guests/build/hello.elf"),
   vblk: at("test/guests/build/vblk.elf"),
-  vnet: at("test/guests/build/vnet.elf")
+  vnet: at("test/guests/build/vnet.elf"),
+  compute: at("test/guests/build/compute.elf"),
+  memtouch: at("test/guests/build/memtouch.elf")
 } as const
+/** Host program printing what compute.elf prints for the same cmdline. */
+export const COMPUTE_REFERENCE = at("test/guests/build/compute-reference")
 /** The minimal C VMM built from bench/baseline/pio-baseline.c by `make -C test/guests`. */
 export const C_BASELINE = at("test/guests/build/pio-baseline")
 /** The `bhyve` CLI as `tsc -p tsconfig.build.json` emits it. */

@@ -11,6 +11,15 @@ export interface ProcessRun {
   readonly stdoutLines: ReadonlyArray<StampedLine>
   readonly stderr: string
   readonly status: number | null
+  /** True when `stopAt` matched and the process was killed there (its status is then null). */
+  readonly stopped: boolean
+}
+
+export interface RunOptions {
+  /** Kill the process (SIGKILL) once a stdout line satisfies this: for a guest that never ends by itself. */
+  readonly stopAt?: (line: string) => boolean
+  /** Kill it and fail after this long (default: no limit). */
+  readonly timeoutMs?: number
 }
 
 /**
@@ -19,20 +28,30 @@ export interface ProcessRun {
  * it waits, so the stamp lags the child's write by a pipe wake-up only, the
  * same for every process measured this way.
  */
-export const runProcess = (command: string, args: ReadonlyArray<string>): Effect.Effect<ProcessRun, BenchFailure> =>
+export const runProcess = (command: string, args: ReadonlyArray<string>, options: RunOptions = {}): Effect.Effect<ProcessRun, BenchFailure> =>
   Effect.async<ProcessRun, BenchFailure>((resume) => {
     const stdoutLines: Array<StampedLine> = []
     let current = ""
     let stderr = ""
     let firstByteAt: number | undefined
+    let stopped = false
+    let timedOut = false
     const spawnedAt = performance.now()
     const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] })
+    const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => {
+      timedOut = true
+      child.kill("SIGKILL")
+    }, options.timeoutMs)
     child.stdout.on("data", (chunk: Buffer) => {
       const at = performance.now()
       if (firstByteAt === undefined && chunk.length > 0) firstByteAt = at
       for (const ch of chunk.toString("latin1")) {
         if (ch === "\n") {
           stdoutLines.push({ text: current, at })
+          if (!stopped && options.stopAt?.(current) === true) {
+            stopped = true
+            child.kill("SIGKILL")
+          }
           current = ""
         } else {
           current += ch
@@ -44,10 +63,17 @@ export const runProcess = (command: string, args: ReadonlyArray<string>): Effect
     })
     child.on("error", (e) => resume(Effect.fail(new BenchFailure({ what: command, reason: e.message }))))
     // "close" rather than "exit": both pipes have been drained by then.
-    child.on("close", (status) =>
-      resume(Effect.succeed({ spawnedAt, firstByteAt, exitedAt: performance.now(), stdoutLines, stderr, status }))
-    )
+    child.on("close", (status) => {
+      const exitedAt = performance.now()
+      clearTimeout(timer)
+      if (timedOut && !stopped) {
+        const tail = JSON.stringify(stdoutLines.slice(-3).map((l) => l.text).join("\n") + current)
+        return resume(Effect.fail(new BenchFailure({ what: command, reason: `killed after ${options.timeoutMs} ms; stdout ends ${tail}; stderr: ${stderr.trim()}` })))
+      }
+      resume(Effect.succeed({ spawnedAt, firstByteAt, exitedAt, stdoutLines, stderr, status, stopped }))
+    })
     return Effect.sync(() => {
+      clearTimeout(timer)
       child.kill("SIGKILL")
     })
   })

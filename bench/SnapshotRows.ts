@@ -36,9 +36,10 @@ const IN_PROCESS = "in-process"
 const first = <A>(values: ReadonlyArray<A>) => values.slice(0, 1)
 const later = <A>(values: ReadonlyArray<A>) => values.slice(1)
 
-export const snapshotRows = (m: SnapshotMeasurements): ReadonlyArray<Row> => {
+/** `subject`: who the figures are of, e.g. "in-process (kvm)". */
+export const snapshotRows = (m: SnapshotMeasurements, subject = IN_PROCESS): ReadonlyArray<Row> => {
   const ms = (id: string, label: string, values: ReadonlyArray<number>, baseline?: Samples): Row =>
-    ({ id, label, unit: "ms", subject: { label: IN_PROCESS, values }, baseline })
+    ({ id, label, unit: "ms", subject: { label: subject, values }, baseline })
   const cp: Samples = { label: "cp sparse", values: m.copies.sparse }
   const save = m.saves.map((s) => s.report.totalMs)
   const all = m.restores.all
@@ -57,8 +58,8 @@ export const snapshotRows = (m: SnapshotMeasurements): ReadonlyArray<Row> => {
     ms("snapshot.restore.state.ready", "restore verify=state -> ready", state.map((r) => r.readyMs), cp),
     ms("snapshot.restore.map", "restore ram=map (lazy) -> 1st output", m.restores.map.map((r) => r.firstOutputMs), cp),
     ms("snapshot.restore.map.ready", "restore ram=map (lazy) -> ready", m.restores.map.map((r) => r.readyMs), cp),
-    { id: "snapshot.save.rss.first", label: "RSS growth during save, 1st", unit: "MiB", subject: { label: IN_PROCESS, values: first(rss) } },
-    { id: "snapshot.save.rss", label: "RSS growth during save, later", unit: "MiB", subject: { label: IN_PROCESS, values: later(rss) } }
+    { id: "snapshot.save.rss.first", label: "RSS growth during save, 1st", unit: "MiB", subject: { label: subject, values: first(rss) } },
+    { id: "snapshot.save.rss", label: "RSS growth during save, later", unit: "MiB", subject: { label: subject, values: later(rss) } }
   ]
 }
 

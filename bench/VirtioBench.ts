@@ -3,7 +3,9 @@ import { closeSync, mkdtempSync, openSync, rmSync, truncateSync, writeFileSync, 
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { loadNativeKvm, type NativeKvm } from "../src/kernel/NativeKvm.js"
+import type { CpuBackendName } from "../src/kernel/Cpu.js"
 import { BenchFailure, type Benchmark, describe, present, type Row } from "./Benchmark.js"
+import { backendArgs, probeHostCpu } from "./HostCpu.js"
 import { spanMs } from "./LineClock.js"
 import { BHYVE_CLI, GUESTS } from "./Paths.js"
 import { expectStatus, runProcess } from "./ProcessClock.js"
@@ -19,6 +21,7 @@ import { expectStatus, runProcess } from "./ProcessClock.js"
  *   the same frames echoed between two AF_UNIX datagram sockets through the
  *   addon's packet reader threads (the host half of that path, no guest).
  * No targets: these rows show where the time goes, not a promise.
+ * bhyve runs with cpu.backend=kvm where /dev/kvm works, else =soft.
  */
 const REPS = 3
 const BLK_FROM = 512
@@ -28,9 +31,14 @@ const NET_TO = 220
 const NET_COUNT = 240
 const BHYVE_POWERED_OFF = 1
 
-const bhyve = (args: ReadonlyArray<string>) => [BHYVE_CLI, "-c", "1", "-s", "0,hostbridge", "-s", "31,lpc", "-l", "com1,stdio", ...args]
+/** The first and last lines a guest printed, for a failure's reason. */
+const said = (lines: ReadonlyArray<{ readonly text: string }>) =>
+  `COM1 said ${JSON.stringify(lines.slice(0, 3).map((l) => l.text))}${lines.length > 3 ? ` ... ${JSON.stringify(lines.slice(-2).map((l) => l.text))}` : ""}`
 
-const blkOnce = (dir: string, i: number) =>
+const bhyve = (backend: CpuBackendName, args: ReadonlyArray<string>) =>
+  [BHYVE_CLI, ...backendArgs(backend), "-c", "1", "-s", "0,hostbridge", "-s", "31,lpc", "-l", "com1,stdio", ...args]
+
+const blkOnce = (backend: CpuBackendName, dir: string, i: number) =>
   Effect.gen(function*() {
     const what = "vblk batch=1"
     const image = join(dir, `blk${i}.img`)
@@ -39,11 +47,11 @@ const blkOnce = (dir: string, i: number) =>
       truncateSync(image, 8 << 20)
     })
     const run = yield* Effect.flatMap(
-      runProcess(process.execPath, bhyve(["-m", "64M", "-s", `2,virtio-blk,${image}`, "-o", `boot.kernel=${GUESTS.vblk}`,
+      runProcess(process.execPath, bhyve(backend, ["-m", "64M", "-s", `2,virtio-blk,${image}`, "-o", `boot.kernel=${GUESTS.vblk}`,
         "-o", `boot.cmdline=sectors=${BLK_TO} batch=1 mode=write`, `bench-blk-${i}`])),
       (r) => expectStatus(r, BHYVE_POWERED_OFF, what)
     )
-    const ms = yield* present(spanMs(run.stdoutLines, `written ${BLK_FROM}`, `written ${BLK_TO}`), what, "no written lines")
+    const ms = yield* present(spanMs(run.stdoutLines, `written ${BLK_FROM}`, `written ${BLK_TO}`), what, `no written lines; ${said(run.stdoutLines)}`)
     return (ms * 1000) / (BLK_TO - BLK_FROM)
   })
 
@@ -59,13 +67,13 @@ const pwriteOnce = (dir: string) =>
     return us
   })
 
-const netOnce = (dir: string, i: number) =>
+const netOnce = (backend: CpuBackendName, dir: string, i: number) =>
   Effect.gen(function*() {
     const what = "vnet ping-pong"
     const a = join(dir, `a${i}.sock`)
     const b = join(dir, `b${i}.sock`)
     const vm = (role: "ping" | "pong", local: string, peer: string, mac: string, extra: string) =>
-      runProcess(process.execPath, bhyve(["-m", "64M", "-s", `3,virtio-net,unix=${local}:${peer},mac=${mac}`,
+      runProcess(process.execPath, bhyve(backend, ["-m", "64M", "-s", `3,virtio-net,unix=${local}:${peer},mac=${mac}`,
         "-o", `boot.kernel=${GUESTS.vnet}`, "-o", `boot.cmdline=role=${role} count=${NET_COUNT} linger=500 ${extra}`,
         "-o", `control.socket=${join(dir, `${role}${i}.ctl`)}`, `bench-${role}-${i}`]))
     const [, ping] = yield* Effect.all([
@@ -73,7 +81,7 @@ const netOnce = (dir: string, i: number) =>
       // The pinger re-sends until the ponger is up, so the two may start together.
       Effect.flatMap(vm("ping", a, b, "02:00:00:00:be:01", "peer=02:00:00:00:be:02 timeout=50 tries=1000"), (r) => expectStatus(r, BHYVE_POWERED_OFF, `${what} ping`))
     ], { concurrency: 2 })
-    const ms = yield* present(spanMs(ping.stdoutLines, `ping ${NET_FROM} ok`, `ping ${NET_TO} ok`), what, "no ping lines")
+    const ms = yield* present(spanMs(ping.stdoutLines, `ping ${NET_FROM} ok`, `ping ${NET_TO} ok`), what, `no ping lines; ${said(ping.stdoutLines)}`)
     return (ms * 1000) / (NET_TO - NET_FROM)
   })
 
@@ -112,6 +120,7 @@ const hostEchoOnce = (native: NativeKvm, dir: string, i: number) =>
 export const benchmark: Benchmark = {
   name: `virtio-blk and virtio-net round trips through bhyve (${REPS} runs each)`,
   run: Effect.gen(function*() {
+    const host = yield* probeHostCpu
     const native = yield* Effect.mapError(loadNativeKvm, (e) => new BenchFailure({ what: "native addon", reason: describe(e) }))
     const dir = mkdtempSync(join(tmpdir(), "bhyve-bench-virtio-"))
     const blk: Array<number> = []
@@ -119,9 +128,9 @@ export const benchmark: Benchmark = {
     const net: Array<number> = []
     const echo: Array<number> = []
     for (let i = 0; i < REPS; i++) {
-      blk.push(yield* blkOnce(dir, i))
+      blk.push(yield* blkOnce(host.backend, dir, i))
       pwrite.push(yield* pwriteOnce(dir))
-      net.push(yield* netOnce(dir, i))
+      net.push(yield* netOnce(host.backend, dir, i))
       echo.push(yield* hostEchoOnce(native, dir, i))
     }
     yield* Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
@@ -130,14 +139,14 @@ export const benchmark: Benchmark = {
         id: "virtio.blk.request",
         label: "virtio-blk 512-byte write, one in flight (vblk)",
         unit: "us/request",
-        subject: { label: "bhyve CLI", values: blk },
+        subject: { label: `bhyve CLI (${host.backend})`, values: blk },
         baseline: { label: "host pwrite", values: pwrite }
       },
       {
         id: "virtio.net.rtt",
         label: "virtio-net 60-byte ping-pong, two VMs on a unix link",
         unit: "us/round trip",
-        subject: { label: "bhyve CLI x2", values: net },
+        subject: { label: `bhyve CLI x2 (${host.backend})`, values: net },
         baseline: { label: "host socket echo", values: echo }
       }
     ]

@@ -9,14 +9,21 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { type Benchmark, type Row } from "./Benchmark.js"
 import * as BootBench from "./BootBench.js"
-import { renderTable, summarize, summaryLine, writeJson } from "./BenchReport.js"
+import { renderNotes, renderTable, summarize, summaryLine, writeJson } from "./BenchReport.js"
 import { RESULTS_JSON } from "./Paths.js"
 import * as PioExitBench from "./PioExitBench.js"
 import * as SnapshotBench from "./SnapshotBench.js"
+import * as SoftCpuBench from "./SoftCpuBench.js"
 import * as VirtioBench from "./VirtioBench.js"
 
 /** Add a benchmark by writing one file that exports a Benchmark and listing it here. */
-const BENCHMARKS: ReadonlyArray<Benchmark> = [PioExitBench.benchmark, BootBench.benchmark, SnapshotBench.benchmark, VirtioBench.benchmark]
+const BENCHMARKS: ReadonlyArray<Benchmark> = [
+  PioExitBench.benchmark,
+  BootBench.benchmark,
+  SnapshotBench.benchmark,
+  VirtioBench.benchmark,
+  SoftCpuBench.benchmark
+]
 
 const program = Effect.gen(function*() {
   const started = performance.now()
@@ -37,7 +44,9 @@ const program = Effect.gen(function*() {
   const results = rows.map(summarize)
   const durationMs = performance.now() - started
   process.stdout.write(`\n${renderTable(results)}\n\n`)
-  process.stdout.write(`(ratio = bhyve-ts median / baseline median; figures are medians and minimums over the runs of one invocation)\n`)
+  process.stdout.write(`(ratio = bhyve-ts median / baseline median; figures are medians and minimums over the runs of one invocation; n/m = not measured)\n`)
+  const notes = renderNotes(results)
+  if (notes !== "") process.stdout.write(`notes:\n${notes}\n`)
   process.stdout.write(`${summaryLine(results)}\n`)
   if (failures.length > 0) process.stdout.write(`failed: ${failures.length} benchmark(s) could not be measured\n`)
   writeJson(RESULTS_JSON, results, { durationMs, failures })
