@@ -97,6 +97,7 @@ class SoftMachine : public Napi::ObjectWrap<SoftMachine> {
                         InstanceMethod("saveState", &SoftMachine::SaveState),
                         InstanceMethod("restoreState", &SoftMachine::RestoreState),
                         InstanceMethod("lastError", &SoftMachine::LastError),
+                        InstanceMethod("invalidateCode", &SoftMachine::InvalidateCode),
                         InstanceMethod("loopWatchStart", &SoftMachine::LoopWatchStart),
                         InstanceMethod("loopWatchStop", &SoftMachine::LoopWatchStop),
                         InstanceMethod("destroy", &SoftMachine::Destroy),
@@ -113,8 +114,8 @@ class SoftMachine : public Napi::ObjectWrap<SoftMachine> {
     }
     Napi::Object o = info[0].As<Napi::Object>();
     double cpus = 0;
-    if (!isUint(o.Get("cpus"), 255, &cpus) || cpus < 1) {
-      typeError(env, "cpus: an integer 1..255");
+    if (!isUint(o.Get("cpus"), 64, &cpus) || cpus < 1) {
+      typeError(env, "cpus: an integer 1..64");
       return;
     }
     Napi::Value ramV = o.Get("ram"), mmioV = o.Get("mmio"), exitV = o.Get("exitBuffer"), onExitV = o.Get("onExit");
@@ -395,6 +396,16 @@ class SoftMachine : public Napi::ObjectWrap<SoftMachine> {
     return Napi::String::New(info.Env(), machine_->vcpu(i).lastError());
   }
 
+  // invalidateCode(gpa, length) -> pages that held translated code
+  Napi::Value InvalidateCode(const Napi::CallbackInfo& info) {
+    double gpa = 0, len = 0;
+    if (!machine_) return typeError(info.Env(), "soft machine destroyed");
+    constexpr double PHYS_MAX = static_cast<double>(1ull << soft::PHYS_BITS);
+    if (info.Length() < 2 || !isUint(info[0], PHYS_MAX, &gpa) || !isUint(info[1], PHYS_MAX, &len) || gpa + len > PHYS_MAX)
+      return typeError(info.Env(), "invalidateCode(gpa, length) within the physical address space");
+    return Napi::Number::New(info.Env(), static_cast<double>(machine_->invalidateCode(static_cast<uint64_t>(gpa), static_cast<uint64_t>(len))));
+  }
+
   Napi::Value LoopWatchStart(const Napi::CallbackInfo& info) {
     if (!machine_) return typeError(info.Env(), "soft machine destroyed");
     return Napi::Number::New(info.Env(), soft::loopWatchStart(info.Env(), machine_.get()));
@@ -467,6 +478,8 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   c.Set("syscall", Napi::Number::New(env, static_cast<double>(g.syscall.load())));
   c.Set("sysenter", Napi::Number::New(env, static_cast<double>(g.sysenter.load())));
   c.Set("mmioWide", Napi::Number::New(env, static_cast<double>(g.mmioWide.load())));
+  c.Set("codePages", Napi::Number::New(env, static_cast<double>(g.codePages.load())));
+  c.Set("crossInvalidations", Napi::Number::New(env, static_cast<double>(g.crossInvalidations.load())));
   o.Set("counts", c);
   return o;
 }

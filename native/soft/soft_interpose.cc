@@ -22,6 +22,7 @@ thread_local InterposeTarget* t_running = nullptr;
 thread_local uint8_t* t_capturedEnv = nullptr;
 thread_local bool t_capturing = false;
 thread_local bool t_mappingMmio = false;
+thread_local InterposeTarget* t_invalidating = nullptr;
 InterposeCounts g_counts;
 
 namespace {
@@ -39,6 +40,10 @@ using RaiseErrRaFn = void (*)(void*, int, int, uintptr_t);
 using SyscallFn = void (*)(void*, int);
 using TlbFlushFn = void (*)(void*);
 using InitIoFn = void (*)(void*, void*, const void*, void*, uint64_t);
+using CodePageFn = void (*)(void*, uint64_t);
+using PageFastFn = void (*)(void*, void*, uint64_t, int, uintptr_t);
+using RangeFn = void (*)(void*, uint64_t, uint64_t);
+using RamAddrFn = uint64_t (*)(void*, void*);
 
 struct Real {
   PageCollectionLockFn pageCollectionLock = nullptr;
@@ -55,6 +60,11 @@ struct Real {
   SyscallFn sysenter = nullptr;
   TlbFlushFn tlbFlush = nullptr;
   InitIoFn initIo = nullptr;
+  CodePageFn protectCode = nullptr;
+  CodePageFn unprotectCode = nullptr;
+  PageFastFn pageFast = nullptr;
+  RangeFn invalidateRange = nullptr;
+  RamAddrFn ramAddrFromHost = nullptr;
 };
 
 Real g_real;
@@ -110,6 +120,11 @@ bool interposeInit(const char** why) {
   g_real.sysenter = resolve<SyscallFn>(lib, "helper_sysenter_x86_64");
   g_real.tlbFlush = resolve<TlbFlushFn>(lib, "tlb_flush_x86_64");
   g_real.initIo = resolve<InitIoFn>(lib, "memory_region_init_io_x86_64");
+  g_real.protectCode = resolve<CodePageFn>(lib, "tlb_protect_code_x86_64");
+  g_real.unprotectCode = resolve<CodePageFn>(lib, "tlb_unprotect_code_x86_64");
+  g_real.pageFast = resolve<PageFastFn>(lib, "tb_invalidate_phys_page_fast_x86_64");
+  g_real.invalidateRange = resolve<RangeFn>(lib, "tb_invalidate_phys_range_x86_64");
+  g_real.ramAddrFromHost = resolve<RamAddrFn>(lib, "qemu_ram_addr_from_host_x86_64");
   unsigned major = 0, minor = 0;
   uc_version(&major, &minor);
   // Everything here mirrors 2.0.x's internals; elsewhere the library's own
@@ -119,9 +134,12 @@ bool interposeInit(const char** why) {
     g_why = "the soft CPU needs Unicorn 2.0.x (its CPU state layout and helpers are checked against 2.0.1)";
   } else if (g_real.hlt == nullptr || g_real.getTsc == nullptr || g_real.rdmsr == nullptr ||
              g_real.wrmsr == nullptr || g_real.pause == nullptr || g_real.raiseErrRa == nullptr ||
-             g_real.syscall == nullptr || g_real.sysenter == nullptr || g_real.tlbFlush == nullptr) {
+             g_real.syscall == nullptr || g_real.sysenter == nullptr || g_real.tlbFlush == nullptr ||
+             g_real.initIo == nullptr || g_real.protectCode == nullptr || g_real.unprotectCode == nullptr ||
+             g_real.pageFast == nullptr || g_real.invalidateRange == nullptr || g_real.ramAddrFromHost == nullptr) {
     g_why = "libunicorn lacks one of helper_hlt/pause/rdmsr/wrmsr/syscall/sysenter, cpu_get_tsc, "
-            "raise_exception_err_ra, tlb_flush";
+            "raise_exception_err_ra, tlb_flush, memory_region_init_io, tlb_(un)protect_code, "
+            "tb_invalidate_phys_page_fast/range, qemu_ram_addr_from_host";
     g_active = false;
   }
   if (why != nullptr) *why = g_why;
@@ -136,6 +154,16 @@ bool flushTlb(void* cpuState) {
   if (cpuState == nullptr || g_real.tlbFlush == nullptr) return false;
   g_real.tlbFlush(cpuState);
   return true;
+}
+
+bool invalidateRange(uc_engine* uc, uint64_t start, uint64_t end) {
+  if (g_real.invalidateRange == nullptr) return false;
+  g_real.invalidateRange(uc, start, end);
+  return true;
+}
+
+uint64_t ramAddrOf(uc_engine* uc, void* host) {
+  return g_real.ramAddrFromHost == nullptr ? UINT64_MAX : g_real.ramAddrFromHost(uc, host);
 }
 
 uint64_t hostTsc() {
@@ -335,6 +363,37 @@ __attribute__((visibility("default"))) void memory_region_init_io_x86_64(void* u
     }
   }
   g_real.initIo(uc, mr, ops, opaque, size);
+}
+
+// Which engines hold translated code on which RAM page: QEMU calls these
+// when a page gets its first translated block and loses its last.
+__attribute__((visibility("default"))) void tlb_protect_code_x86_64(void* uc, uint64_t ram_addr) {
+  soft::InterposeTarget* t = soft::t_invalidating != nullptr ? soft::t_invalidating : soft::t_running;
+  if (soft::g_active && t != nullptr && static_cast<void*>(t->engine()) == uc) {
+    g_counts.codePages.fetch_add(1, std::memory_order_relaxed);
+    t->onCodePage(ram_addr, true);
+  }
+  g_real.protectCode(uc, ram_addr);
+}
+
+__attribute__((visibility("default"))) void tlb_unprotect_code_x86_64(void* uc, uint64_t ram_addr) {
+  soft::InterposeTarget* t = soft::t_invalidating != nullptr ? soft::t_invalidating : soft::t_running;
+  if (soft::g_active && t != nullptr && static_cast<void*>(t->engine()) == uc) t->onCodePage(ram_addr, false);
+  g_real.unprotectCode(uc, ram_addr);
+}
+
+// Unicorn 2.0.1 keeps no dirty bitmap, so every guest store to RAM comes
+// here to be checked against the engine's own translated code. Code another
+// engine (another vCPU) translated from the same page is invalidated first:
+// the engines share RAM but not their code caches (QEMU's TCG would see
+// every vCPU's stores itself). Before the engine's own check, which may
+// leave this function by longjmp when the store hits the running block.
+__attribute__((visibility("default"))) void tb_invalidate_phys_page_fast_x86_64(void* uc, void* pages, uint64_t start,
+                                                                                int len, uintptr_t retaddr) {
+  soft::InterposeTarget* t = soft::t_running;
+  if (soft::g_active && t != nullptr && soft::t_invalidating == nullptr && static_cast<void*>(t->engine()) == uc)
+    t->beforeStore(start, len);
+  g_real.pageFast(uc, pages, start, len, retaddr);
 }
 
 // syscall/sysenter with their architectural effect (see

@@ -52,6 +52,13 @@ class InterposeTarget {
   virtual int sysenterInsn(int nextEipAddend) = 0;
   // The engine's CPUState, seen on its first TLB fill (for tlb_flush).
   virtual void noteCpuState(void* cpu) = 0;
+  // Translated code: the engine now has (or no longer has) code on the
+  // page at RAM address `ramAddr`; a guest store of `len` bytes at
+  // `ramAddr` is about to be checked against the engine's own code. Each
+  // engine keeps its own translations and sees only its own stores, so the
+  // machine tells the other engines (see Machine::CodeMap).
+  virtual void onCodePage(uint64_t ramAddr, bool hasCode) = 0;
+  virtual void beforeStore(uint64_t ramAddr, int len) = 0;
   virtual uc_engine* engine() const = 0;
 };
 
@@ -64,10 +71,13 @@ extern thread_local bool t_capturing;
 // Set around uc_mmio_map: the region it makes takes 8-byte accesses whole
 // (see memory_region_init_io in soft_interpose.cc).
 extern thread_local bool t_mappingMmio;
+// The vCPU whose engine the addon is invalidating code in (from another
+// engine's store or a host write): tlb_unprotect_code calls are its.
+extern thread_local InterposeTarget* t_invalidating;
 
 struct InterposeCounts {
   std::atomic<uint64_t> pageCollectionLock{0}, hlt{0}, pause{0}, getTsc{0}, rdmsr{0}, wrmsr{0},
-      memoryMapping{0}, tlbSetPage{0}, syscall{0}, sysenter{0}, mmioWide{0};
+      memoryMapping{0}, tlbSetPage{0}, syscall{0}, sysenter{0}, mmioWide{0}, codePages{0}, crossInvalidations{0};
 };
 extern InterposeCounts g_counts;
 
@@ -89,5 +99,11 @@ uint64_t hostTsc();
 // Flushes an engine's TLB and jump cache (QEMU's tlb_flush) given its
 // CPUState; false when Unicorn's function is missing.
 bool flushTlb(void* cpuState);
+
+// Invalidates the translated code of `uc` in RAM addresses [start, end)
+// (QEMU's tb_invalidate_phys_range); false when Unicorn lacks it.
+bool invalidateRange(uc_engine* uc, uint64_t start, uint64_t end);
+// The engine's RAM address of host memory it maps (qemu_ram_addr_from_host), or UINT64_MAX.
+uint64_t ramAddrOf(uc_engine* uc, void* host);
 
 }  // namespace soft

@@ -581,6 +581,29 @@ InterposeTarget::MsrResult Vcpu::writeMsr(uint32_t index, uint64_t value) {
   }
 }
 
+void Vcpu::onCodePage(uint64_t ramAddr, bool hasCode) {
+  uint64_t* mask = machine_->codeMaskOf(ramAddr);
+  if (mask == nullptr) return;
+  if (hasCode) *mask |= 1ull << index_;
+  else *mask &= ~(1ull << index_);
+}
+
+void Vcpu::beforeStore(uint64_t ramAddr, int len) {
+  uint64_t* mask = machine_->codeMaskOf(ramAddr);
+  if (mask == nullptr) return;
+  for (uint64_t others = *mask & ~(1ull << index_); others != 0; others &= others - 1) {
+    g_counts.crossInvalidations.fetch_add(1, std::memory_order_relaxed);
+    machine_->vcpu(__builtin_ctzll(others)).invalidateOwn(ramAddr, static_cast<uint64_t>(len));
+  }
+}
+
+void Vcpu::invalidateOwn(uint64_t ramAddr, uint64_t len) {
+  InterposeTarget* previous = t_invalidating;
+  t_invalidating = this;
+  invalidateRange(uc_, ramAddr, ramAddr + len);
+  t_invalidating = previous;
+}
+
 bool Vcpu::translatePage(uint64_t linear, uint64_t* physical) {
   if (!env_.valid()) return false;
   Translation t = cpu().translate(linear, Access::Read, false, false);
@@ -651,8 +674,8 @@ int Vcpu::classify(uc_err err, bool kicked, bool deadlineHit) {
 // ------------------------------------------------------------- Machine ----
 
 std::unique_ptr<Machine> Machine::create(Config config, std::string* why) {
-  if (config.cpus < 1 || config.cpus > 255) {
-    *why = "cpus must be 1..255";
+  if (config.cpus < 1 || config.cpus > 64) {
+    *why = "cpus must be 1..64";  // one bit per vCPU in the code map
     return nullptr;
   }
   if (config.exitBuffer == nullptr || config.sink == nullptr) {
@@ -665,6 +688,7 @@ std::unique_ptr<Machine> Machine::create(Config config, std::string* why) {
     if (!v->create(why)) return nullptr;
     m->vcpus_.push_back(std::move(v));
   }
+  if (!m->layoutRamAddrs(why)) return nullptr;
   Watchdog& w = Watchdog::get();
   std::lock_guard<std::mutex> lock(w.mu);
   w.ensureThread();
@@ -714,6 +738,46 @@ int Machine::kickToken(int token) {
 }
 
 void Machine::kick() { kickToken(token_); }
+
+// Every engine maps the same RAM regions in the same order, so each region
+// has the same RAM address (QEMU's ram_addr_t) in all of them: one code map
+// serves the machine. Checked, not assumed.
+bool Machine::layoutRamAddrs(std::string* why) {
+  uint64_t end = 0;
+  for (const GuestRam::Region& r : config_.ram.regions) {
+    uint64_t base = ramAddrOf(vcpus_[0]->uc(), r.host);
+    for (const auto& v : vcpus_) {
+      if (ramAddrOf(v->uc(), r.host) != base || base == UINT64_MAX) {
+        *why = "guest RAM at " + hex(r.gpa) + " has different RAM addresses in the vCPUs' engines";
+        return false;
+      }
+    }
+    ramAddr_.push_back(base);
+    end = std::max(end, base + r.size);
+  }
+  codeMask_.assign(static_cast<size_t>((end + 4095) >> 12), 0);
+  return true;
+}
+
+uint64_t Machine::invalidateCode(uint64_t gpa, uint64_t len) {
+  uint64_t pages = 0;
+  for (size_t i = 0; i < config_.ram.regions.size() && len > 0; i++) {
+    const GuestRam::Region& r = config_.ram.regions[i];
+    if (gpa + len <= r.gpa || gpa >= r.gpa + r.size) continue;
+    uint64_t from = std::max(gpa, r.gpa), to = std::min(gpa + len, r.gpa + r.size);
+    for (uint64_t at = from; at < to;) {
+      uint64_t next = std::min<uint64_t>(to, (at & ~0xfffull) + 4096);
+      uint64_t ram = ramAddr_[i] + (at - r.gpa);
+      uint64_t* mask = codeMaskOf(ram);
+      if (mask != nullptr && *mask != 0) {
+        pages++;
+        for (uint64_t m = *mask; m != 0; m &= m - 1) vcpu(__builtin_ctzll(m)).invalidateOwn(ram, next - at);
+      }
+      at = next;
+    }
+  }
+  return pages;
+}
 
 bool Machine::otherRunnable(int except) const {
   for (const auto& v : vcpus_) {
@@ -836,6 +900,60 @@ const uint8_t kHandler[] = {0x0f, 0x20, 0xd6, 0x5f, 0x0f, 0x31, 0xb9, 0x10, 0x00
 
 void put64(uint8_t* ram, uint64_t at, uint64_t v) { std::memcpy(ram + at, &v, 8); }
 
+// Flat 64-bit state at CPL0, paging off (Unicorn's engines allow it), RIP = `rip`.
+void flat64(Vcpu& v, uint64_t rip) {
+  const Env& e = v.env();
+  e.seg(CS) = SegCache{8, 0, 0xffffffff, DESC_G | DESC_L | DESC_P | DESC_S | DESC_CS | DESC_R | DESC_A};
+  for (int s : {ES, SS, DS, FS, GS}) e.seg(s) = SegCache{16, 0, 0xffffffff, DESC_G | DESC_B | DESC_P | DESC_S | DESC_W | DESC_A};
+  e.cr(0) = 0x11;
+  e.efer() = 0x500;
+  e.eip() = rip;
+  e.updateHflags(2);
+  v.setState(STATE_RUNNING);
+}
+
+// Two vCPUs: what one engine translated is dropped when the other stores
+// into it, and when the host writes it and says so (invalidateCode).
+std::string checkCodeCoherence(uint8_t* ram, size_t size) {
+  // 0x20000: mov $1, %eax; hlt          0x21000: movb $2, 0x20001; hlt
+  const uint8_t callee[] = {0xb8, 0x01, 0x00, 0x00, 0x00, 0xf4};
+  const uint8_t patcher[] = {0xc6, 0x04, 0x25, 0x01, 0x00, 0x02, 0x00, 0x02, 0xf4};
+  std::memcpy(ram + 0x20000, callee, sizeof callee);
+  std::memcpy(ram + 0x21000, patcher, sizeof patcher);
+  static uint8_t exitBuf[EXIT_BUFFER_SIZE];
+  static NullSink sink;
+  Machine::Config c;
+  c.cpus = 2;
+  c.ram.regions.push_back({0, size, ram});
+  c.exitBuffer = exitBuf;
+  c.sink = &sink;
+  std::string why;
+  auto m = Machine::create(std::move(c), &why);
+  if (!m) return "code coherence: no 2-vCPU machine: " + why;
+  Vcpu& a = m->vcpu(0);
+  Vcpu& b = m->vcpu(1);
+  auto call = [&](Vcpu& v, uint64_t rip) {
+    flat64(v, rip);
+    v.env().reg(0) = 0;
+    int code = m->run(v.index(), 1000000000);
+    return code == RUN_HALTED ? v.env().reg(0) : ~0ull;
+  };
+  uint64_t first = call(b, 0x20000);
+  call(a, 0x21000);
+  uint64_t afterStore = call(b, 0x20000);
+  ram[0x20001] = 3;
+  uint64_t pages = m->invalidateCode(0x20001, 1);
+  uint64_t afterHost = call(b, 0x20000);
+  std::ostringstream r;
+  if (first == 1 && afterStore == 2 && afterHost == 3 && pages == 1) {
+    r << "code coherence: checked (a store by one vCPU, and a host write reported with invalidateCode, drop what another vCPU translated)";
+  } else {
+    r << "code coherence: FAILED (first " << first << ", after the other vCPU's store " << afterStore << ", after the host write "
+      << afterHost << ", pages " << pages << ")";
+  }
+  return r.str();
+}
+
 std::string runSelfTest(bool* ok) {
   *ok = false;
   const EnvLayout& layout = envLayout();
@@ -920,6 +1038,10 @@ std::string runSelfTest(bool* ok) {
   }
   r << "\n";
   *ok = bound && (code == RUN_HALTED || code == RUN_ERROR);
+  m.reset();
+  std::string coherence = checkCodeCoherence(ram, size);
+  r << coherence << "\n";
+  if (coherence.rfind("code coherence: checked", 0) != 0) *ok = false;
   return r.str();
 }
 

@@ -130,6 +130,10 @@ class Vcpu final : public InterposeTarget {
     if (cpuState_ == nullptr) cpuState_ = cpu;
   }
   uc_engine* engine() const override { return uc_; }
+  void onCodePage(uint64_t ramAddr, bool hasCode) override;
+  void beforeStore(uint64_t ramAddr, int len) override;
+  // Drops this engine's translations of RAM addresses [ramAddr, ramAddr + len).
+  void invalidateOwn(uint64_t ramAddr, uint64_t len);
 
   // Hooks (static trampolines in soft_machine.cc).
   void onIntr(uint32_t intno);
@@ -202,6 +206,16 @@ class Machine {
   // Kicks the machine behind `token` from any thread: 0, or -ESRCH.
   static int kickToken(int token);
 
+  // Which vCPUs' engines hold translated code per RAM page (bit i: vCPU
+  // i), indexed by the engines' common RAM address >> 12.
+  uint64_t* codeMaskOf(uint64_t ramAddr) {
+    uint64_t page = ramAddr >> 12;
+    return page < codeMask_.size() ? &codeMask_[page] : nullptr;
+  }
+  // Host code wrote guest RAM [gpa, gpa + len) (device DMA, a debugger):
+  // every engine drops what it translated from it -> pages that had code.
+  uint64_t invalidateCode(uint64_t gpa, uint64_t len);
+
  private:
   explicit Machine(Config c) : config_(std::move(c)) {}
   friend struct Watchdog;
@@ -216,6 +230,9 @@ class Machine {
   bool deadlineHit_ = false, stopWanted_ = false, stopSent_ = false, kickPending_ = false, watcherWaiting_ = false;
   uint64_t entries_ = 0;
   std::condition_variable idleCv_, enteredCv_;
+  std::vector<uint64_t> codeMask_;
+  std::vector<uint64_t> ramAddr_;  // per RAM region: its RAM address in every engine
+  bool layoutRamAddrs(std::string* why);
 };
 
 // Exhaustive self-test of what the addon relies on, run once: layout, the

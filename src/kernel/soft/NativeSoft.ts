@@ -88,6 +88,8 @@ export interface SoftMachine {
   restoreState(i: number, bytes: Uint8Array): string | undefined
   /** One line: what failed, on which vCPU, at which RIP, in which mode. */
   lastError(i: number): string
+  /** The host wrote guest RAM [gpa, gpa + length): every vCPU drops code it translated from it -> pages that had some. */
+  invalidateCode(gpa: number, length: number): number
   /** Kicks the machine whenever this thread's event loop has work -> id or -errno. */
   loopWatchStart(): number
   loopWatchStop(id: number): number

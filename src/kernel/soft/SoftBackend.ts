@@ -25,6 +25,19 @@ export interface SoftBackendOptions {
 
 export type SoftBackendError = CpuError | CpuUnavailable | KvmError | NativeAddonMissing
 
+/**
+ * Each vCPU's engine keeps the code it translated from guest RAM and sees
+ * the guest's own stores (any vCPU's), but not the host's: whatever writes
+ * guest RAM from outside (a device's DMA, a debugger) must tell it, or a
+ * vCPU may go on running the old bytes. Cheap when the range held no code.
+ */
+export interface SoftCodeCacheService {
+  /** -> how many pages held translated code. */
+  readonly invalidate: (gpa: number, length: number) => number
+}
+
+export class SoftCodeCache extends Context.Tag("bhyve-ts/SoftCodeCache")<SoftCodeCache, SoftCodeCacheService>() {}
+
 /** Every guest-physical address below 4 GiB that is not RAM, and from the end of high RAM to the end of the 64-bit PCI window: MMIO. */
 export const mmioRanges = (memoryBytes: number): ReadonlyArray<{ readonly base: number; readonly size: number }> => {
   const low = Math.min(memoryBytes, LOWMEM_LIMIT)
@@ -36,9 +49,12 @@ export const mmioRanges = (memoryBytes: number): ReadonlyArray<{ readonly base: 
 /** The device clock: host monotonic nanoseconds since process start (a double keeps them exact for 104 days). */
 const nowNs = () => performance.now() * 1e6
 
-const MAX_CPUS = 255
+/** One bit per vCPU in the addon's map of translated code (and the machine's own limit). */
+const MAX_CPUS = 64
 
-const build = (options: SoftBackendOptions): Effect.Effect<Context.Context<CpuBackend | GuestMemory | DeviceClock | CpuInterrupts | CurrentVcpu>, SoftBackendError, Scope.Scope> =>
+export type SoftServices = CpuBackend | GuestMemory | DeviceClock | CpuInterrupts | CurrentVcpu | SoftCodeCache
+
+const build = (options: SoftBackendOptions): Effect.Effect<Context.Context<SoftServices>, SoftBackendError, Scope.Scope> =>
   Effect.gen(function*() {
     const { cpus, memoryBytes } = options
     if (!Number.isSafeInteger(cpus) || cpus < 1 || cpus > MAX_CPUS) {
@@ -92,7 +108,8 @@ const build = (options: SoftBackendOptions): Effect.Effect<Context.Context<CpuBa
       Context.add(GuestMemory, ram),
       Context.add(DeviceClock, clock),
       Context.add(CpuInterrupts, interrupts),
-      Context.add(CurrentVcpu, { current: () => scheduler.current, count: cpus })
+      Context.add(CurrentVcpu, { current: () => scheduler.current, count: cpus }),
+      Context.add(SoftCodeCache, { invalidate: (gpa, length) => machine.invalidateCode(gpa, length) })
     )
   })
 
@@ -101,8 +118,9 @@ const build = (options: SoftBackendOptions): Effect.Effect<Context.Context<CpuBa
  * resource scoped to the layer. Provides the CPU backend (irqchip in
  * userspace: the machine adds the PIC/IOAPIC/LAPIC/PIT servers, which
  * attach to CpuInterrupts), guest memory, the DeviceClock those servers'
- * timers run on (driven by the scheduler between runs of guest code), and
- * CurrentVcpu (whose access is being handled).
+ * timers run on (driven by the scheduler between runs of guest code),
+ * CurrentVcpu (whose access is being handled) and SoftCodeCache (for host
+ * writes into guest RAM).
  */
-export const layer = (options: SoftBackendOptions): Layer.Layer<CpuBackend | GuestMemory | DeviceClock | CpuInterrupts | CurrentVcpu, SoftBackendError> =>
+export const layer = (options: SoftBackendOptions): Layer.Layer<SoftServices, SoftBackendError> =>
   Layer.scopedContext(build(options))

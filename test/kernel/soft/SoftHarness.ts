@@ -34,6 +34,7 @@ export interface SoftServices {
   readonly clock: DeviceClockService
   readonly interrupts: CpuInterruptsSlot
   readonly current: CurrentVcpuService
+  readonly code: SoftBackend.SoftCodeCacheService
 }
 
 /** Builds the soft backend in the current scope. */
@@ -43,7 +44,8 @@ export const buildSoft = (options: SoftBackend.SoftBackendOptions): Effect.Effec
     ram: Context.get(ctx, GuestMemory),
     clock: Context.get(ctx, DeviceClock),
     interrupts: Context.get(ctx, CpuInterrupts),
-    current: Context.get(ctx, CurrentVcpu)
+    current: Context.get(ctx, CurrentVcpu),
+    code: Context.get(ctx, SoftBackend.SoftCodeCache)
   }))
 
 /** Loads an ELF guest (PVH or ELF64) into RAM and sets vCPU 0's boot state, as the machine does. */

@@ -85,6 +85,22 @@ describe.skipIf(!softAvailable())("the soft CPU's I/O exits", () => {
       ])
     }))
 
+  it.scoped("code rewritten by the guest runs as rewritten; rewritten by the host, once the host says so", () =>
+    Effect.gen(function*() {
+      const soft = yield* buildSoft({ cpus: 1, memoryBytes: 64 << 20 })
+      yield* boot(soft, elf, "case=smc")
+      const console = new Console()
+      console.extraPio = (exit) => {
+        if (exit.port !== 0x520 || exit.direction !== "out") return false
+        const at = exit.value(0)
+        soft.ram.regions[0].bytes[at + 1] = 7 // mov $7, %eax
+        expect(soft.code.invalidate(at, 16)).toBe(1)
+        return true
+      }
+      runUntilStopped(soft, console)
+      expect(console.output).toBe("smc 1 9 7\n")
+    }))
+
   it.scoped("a handler that throws ends the run with its exception, and the machine stays usable", () =>
     Effect.gen(function*() {
       const soft = yield* buildSoft({ cpus: 1, memoryBytes: 64 << 20 })

@@ -55,6 +55,10 @@ static void k_syscall_on(void)
 			 :: "r"((uint64_t)syscall_entry) : "rax", "rcx", "rdx");
 }
 
+/* mov $1, %eax; ret: code in RAM the guest and the host rewrite. */
+static uint8_t fn_code[16] __attribute__((aligned(16))) = {0xb8, 1, 0, 0, 0, 0xc3};
+typedef uint32_t (*fn_t)(void);
+
 /* Waits for interrupts forever with IF set: the vCPU halts, nothing wakes it. */
 static void k_idle(void)
 {
@@ -150,6 +154,13 @@ int main(void)
 		*m32 = a + 1;
 		*m8 = (uint8_t)(d + 1);
 		puts_serial("mmio "); put_hex16(a); putc_serial(' '); put_hex16(b); putc_serial(' '); put_hex16(d); putc_serial('\n');
+	} else if (is(c, "smc")) {   /* code rewritten by the guest itself, then by the host (port 0x520: where) */
+		uint32_t r1 = ((fn_t)fn_code)();
+		*(volatile uint8_t *)&fn_code[1] = 9;
+		uint32_t r2 = ((fn_t)fn_code)();
+		outl(0x520, (uint32_t)(uint64_t)fn_code);
+		uint32_t r3 = ((fn_t)fn_code)();
+		puts_serial("smc "); put_dec(r1); putc_serial(' '); put_dec(r2); putc_serial(' '); put_dec(r3); putc_serial('\n');
 	} else if (is(c, "idle")) {
 		puts_serial("idle\n");
 		kcall(k_idle);
