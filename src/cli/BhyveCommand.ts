@@ -276,6 +276,8 @@ export const bhyveUsage: string = [
   "  boot.cmdline=STRING    its command line; may contain spaces and '='",
   "  boot.initrd=PATH       an initramfs for a PVH kernel or a bzImage",
   "  cpus=N, sockets=N, cores=N, threads=N    as -c",
+  "  cpu.backend=auto|kvm|soft  the CPU: KVM, or the software CPU (Unicorn);",
+  "                         auto (default) takes KVM where /dev/kvm works",
   "  memory.size=SIZE       as -m",
   "  bus.strict=true|false  as -e (bhyve's x86.strictio is accepted too)",
   "  lpc.com1.path=BACKEND, lpc.com2.path=BACKEND    as -l",

@@ -238,7 +238,7 @@ const apply = (b: Builder, s: Setting, implemented: ReadonlyArray<string>): Eith
       })
     case "cpu.backend":
       if (!(CPU_BACKEND_CHOICES as ReadonlyArray<string>).includes(value)) {
-        return Either.left(`cpu.backend=${value}: expected ${CPU_BACKEND_CHOICES.join(", ")} (auto: KVM where /dev/kvm works, else the software CPU)`)
+        return Either.left(`expected auto, kvm or soft (auto: KVM where /dev/kvm works, else the software CPU)`)
       }
       b.options.set(key, value)
       return done

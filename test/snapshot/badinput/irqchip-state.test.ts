@@ -121,7 +121,7 @@ describe("struct kvm_irqchip as VmStateChunk reads it", () => {
 
 const kernel = KvmBackend.layer({ cpus: 1, memoryBytes: 16 << 20 })
 
-describe.skipIf(!hasKvm)("the irqchip checks against KVM itself", () => {
+describe.runIf(hasKvm)("the irqchip checks against KVM itself", () => {
   it.scoped("a fresh VM's PICs and IOAPIC pass, and so does the VM chunk made of them", () =>
     Effect.gen(function* () {
       const vm = yield* Vm
