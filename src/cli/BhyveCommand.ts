@@ -278,6 +278,7 @@ export const bhyveUsage: string = [
   "  cpus=N, sockets=N, cores=N, threads=N    as -c",
   "  cpu.backend=auto|kvm|soft  the CPU: KVM, or the software CPU (Unicorn);",
   "                         auto (default) takes KVM where /dev/kvm works",
+  "  cpu.announce=true      say on stderr which CPU runs the guest",
   "  memory.size=SIZE       as -m",
   "  bus.strict=true|false  as -e (bhyve's x86.strictio is accepted too)",
   "  lpc.com1.path=BACKEND, lpc.com2.path=BACKEND    as -l",

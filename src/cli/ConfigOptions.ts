@@ -24,7 +24,7 @@ import { checkSlotAddress, formatSlotAddress } from "./SlotSyntax.js"
  * Variables with a typed home (validated here, consumed):
  *   name, cpus, memory.size, boot.kernel, boot.cmdline, boot.initrd,
  *   bus.strict (alias: bhyve's x86.strictio, which `-e` sets),
- *   cpu.backend (auto, kvm or soft; kept in `options`),
+ *   cpu.backend (auto, kvm or soft; kept in `options`), cpu.announce (boolean),
  *   lpc.com1.path, lpc.com2.path, pci.BUS.SLOT.FUNC.device
  * Variables validated and kept in `options`:
  *   sockets, cores, threads (must multiply to cpus), uuid, and the booleans
@@ -67,6 +67,8 @@ export const MAX_VMNAME_LENGTH = 31
 /** bhyve_config(5) booleans set by bhyve's single-letter flags; validated, normalised, kept in `options`. */
 export const booleanOptionKeys: ReadonlyArray<string> = [
   "acpi_tables",
+  // bhyve-ts's own: say on stderr which CPU runs the guest.
+  "cpu.announce",
   "destroy_on_poweroff",
   "memory.guest_in_core",
   "memory.wired",

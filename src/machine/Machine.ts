@@ -2,6 +2,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
+import { writeSync } from "node:fs"
 import { readFile } from "node:fs/promises"
 import * as Bus from "../bus/Bus.js"
 import type { BadRange, BusConflict } from "../bus/BusErrors.js"
@@ -141,7 +142,8 @@ export const build = <E>(
     const initrd = image !== undefined && spec.boot.initrd !== undefined ? yield* readInitrd(spec.boot.initrd) : undefined
     const backendName = yield* Kernel.resolveBackend(spec.cpuBackend ?? "auto", {
       kvmPath: spec.kvmPath,
-      report: spec.reportBackend ?? ((line) => process.stderr.write(`bhyve: ${line}\n`))
+      // Straight to fd 2: a worker's process.stderr reaches the terminal only after the guest's first output.
+      report: spec.reportBackend ?? ((line) => writeSync(2, `bhyve: ${line}\n`))
     })
     const selected = Kernel.select(backendName, { cpus, memoryBytes: spec.memoryBytes, kvmPath: spec.kvmPath, ramBacking: options.ramBacking })
     const context = yield* Layer.build(machineLayer(spec, selected))

@@ -5,11 +5,14 @@
  * threads; bhyvectl requests arrive as messages between guest slices.
  */
 import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Queue from "effect/Queue"
+import { writeSync } from "node:fs"
 import { parentPort, workerData } from "node:worker_threads"
+import { CpuBackend } from "../kernel/Cpu.js"
 import * as SnapshotFsLive from "../snapshot/format/SnapshotFsLive.js"
 import * as MachineSnapshots from "../snapshot/MachineSnapshots.js"
 import { handleRequest } from "./MachineCommands.js"
@@ -44,6 +47,11 @@ const program = (data: MachineWorkerData) => Effect.scoped(
         }
       })
     )
+    // -o cpu.announce=true: say which CPU runs the guest (the demo shows it; bhyve is otherwise quiet).
+    if (machine.config.options["cpu.announce"] === "true") {
+      // Written through at once (a worker's process.stderr is relayed by the main thread, after the guest's first output).
+      writeSync(2, `bhyve: ${machine.config.name}: running on ${Context.get(machine.context, CpuBackend).description}\n`)
+    }
     post({ _tag: "Running", kickHandles: machine.vcpus.map((v) => v.kickHandle), name: machine.config.name })
     return yield* Effect.raceFirst(machine.run, serve)
   })
