@@ -3,11 +3,12 @@
  * directory: bzImage (the package's vmlinuz), vmlinux (the ELF inside it,
  * PVH-bootable) and initramfs.cpio.gz (busybox-static, /init, the virtio and
  * ext4 modules). A stamp records what was built; a run whose recipe matches
- * a stamp younger than a day returns at once without asking apt.
+ * a stamp younger than a day returns at once without asking apt. The .debs
+ * are kept; the unpacked packages are removed once the outputs are written.
  */
 import * as Effect from "effect/Effect"
 import { createHash } from "node:crypto"
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { debianVersion, downloadDeb, extractDeb, GuestUnavailable, resolveKernelPackage } from "./DebianPackages.js"
@@ -115,6 +116,8 @@ const build = (cache: string, kernelPackage: string) =>
       recipe: recipe(), checkedAt: Date.now()
     }
     writeAtomic(join(out, "guest.json"), JSON.stringify(stamp, null, 2))
+    // The unpacked kernel is 400 MB; the .debs stay, and unpacking again takes seconds.
+    rmSync(roots, { recursive: true, force: true })
     return stamp
   })
 
