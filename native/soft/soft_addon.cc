@@ -61,7 +61,7 @@ class JsSink final : public soft::IoSink {
         napi_call_function(env_, recv, fn, 0, nullptr, &result) == napi_ok) {
       int32_t v = 0;
       if (napi_get_value_int32(env_, result, &v) != napi_ok) v = 1;  // not a number: stop rather than guess
-      r = v == 0 ? 0 : v == 2 ? 2 : 1;
+      r = v == 0 ? 0 : (v == 2 || v == 3) ? v : 1;
     } else {
       bool pending = false;
       napi_is_exception_pending(env_, &pending);
@@ -314,13 +314,11 @@ class SoftMachine : public Napi::ObjectWrap<SoftMachine> {
     return Napi::Number::New(info.Env(), machine_->vcpu(i).deliver(e));
   }
 
+  // nmi(i): delivered now, or held while an NMI handler runs -> 0, RUN_SHUTDOWN, RUN_ERROR
   Napi::Value Nmi(const Napi::CallbackInfo& info) {
     int i = 0;
     if (!vcpuArg(info, &i)) return info.Env().Undefined();
-    soft::Event e;
-    e.vector = 2;
-    e.kind = soft::EventKind::Nmi;
-    return Napi::Number::New(info.Env(), machine_->vcpu(i).deliver(e));
+    return Napi::Number::New(info.Env(), machine_->vcpu(i).raiseNmi());
   }
 
   // init(i): INIT (the vCPU waits for a SIPI); sipi(i, vector): start in real mode at vector << 12.

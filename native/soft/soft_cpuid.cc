@@ -5,6 +5,12 @@
 // FXSAVE), no x2APIC, no TSC-deadline timer, no PCID/INVPCID, no MONITOR,
 // no RDRAND, no SMEP/SMAP. Family/model are those of QEMU's "qemu64"
 // lineage on an Intel vendor string (so leaves 0x15/0x16 give the TSC rate).
+// Unicorn 2.0.1's engine refuses (#UD) instructions its own CPU model lacks
+// whatever CPUID says: POPCNT, MOVBE, PCLMULQDQ, RDRAND, XSAVE, FSGSBASE
+// among them, so those are not advertised; the self-test checks that every
+// advertised feature the engine gates is one it has (kGated below). MTRR,
+// MCE and MCA are not advertised either: the engine's MTRR MSRs read as
+// absent and it has no machine-check banks.
 #include "soft_cpuid.h"
 
 #include <cstring>
@@ -46,13 +52,12 @@ void cpuidLeaf(uint32_t leaf, uint32_t subleaf, uint32_t apicId, uint32_t cpuCou
       eax = 0x00000663;
       // CLFLUSH line 8 qwords; logical processors; initial APIC ID.
       ebx = (8u << 8) | ((cpuCount & 0xff) << 16) | ((apicId & 0xff) << 24);
-      // SSE3, PCLMULQDQ, SSSE3, CX16, SSE4.1, SSE4.2, MOVBE, POPCNT, AES, hypervisor.
-      ecx = (1u << 0) | (1u << 1) | (1u << 9) | (1u << 13) | (1u << 19) | (1u << 20) | (1u << 22) | (1u << 23) |
-            (1u << 25) | (1u << 31);
-      // FPU DE PSE TSC MSR PAE MCE CX8 APIC SEP MTRR PGE MCA CMOV PAT PSE36 CLFSH MMX FXSR SSE SSE2 (+HTT).
-      edx = (1u << 0) | (1u << 2) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 7) | (1u << 8) |
-            (1u << 9) | (1u << 11) | (1u << 12) | (1u << 13) | (1u << 14) | (1u << 15) | (1u << 16) | (1u << 17) |
-            (1u << 19) | (1u << 23) | (1u << 24) | (1u << 25) | (1u << 26);
+      // SSE3, SSSE3, CX16, SSE4.1, SSE4.2, AES, hypervisor.
+      ecx = (1u << 0) | (1u << 9) | (1u << 13) | (1u << 19) | (1u << 20) | (1u << 25) | (1u << 31);
+      // FPU DE PSE TSC MSR PAE CX8 APIC SEP PGE CMOV PAT PSE36 CLFSH MMX FXSR SSE SSE2 (+HTT).
+      edx = (1u << 0) | (1u << 2) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) | (1u << 9) |
+            (1u << 11) | (1u << 13) | (1u << 15) | (1u << 16) | (1u << 17) | (1u << 19) | (1u << 23) | (1u << 24) |
+            (1u << 25) | (1u << 26);
       if (cpuCount > 1) edx |= 1u << 28;
       return;
     case 6:
@@ -98,5 +103,15 @@ void cpuidLeaf(uint32_t leaf, uint32_t subleaf, uint32_t apicId, uint32_t cpuCou
       return;
   }
 }
+
+const CpuidGate kGated[] = {
+    {1, 0, 3, (1u << 8) | (1u << 15) | (1u << 19) | (1u << 24) | (1u << 25) | (1u << 26)},  // CX8 CMOV CLFSH FXSR SSE SSE2
+    {1, 0, 2, (1u << 1) | (1u << 3) | (1u << 9) | (1u << 13) | (1u << 19) | (1u << 20) | (1u << 22) | (1u << 23) |
+                  (1u << 25) | (1u << 26) | (1u << 30)},  // PCLMUL MONITOR SSSE3 CX16 SSE4.1/2 MOVBE POPCNT AES XSAVE RDRAND
+    {7, 0, 1, (1u << 0) | (1u << 3) | (1u << 8) | (1u << 19) | (1u << 20) | (1u << 23) | (1u << 24)},  // FSGSBASE BMI1/2 ADX SMAP CLFLUSHOPT CLWB
+    {0x80000001, 0, 3, (1u << 27) | (1u << 31)},  // RDTSCP 3DNow!
+    {0x80000001, 0, 2, (1u << 0) | (1u << 5)},    // LAHF/SAHF in 64-bit mode, LZCNT
+};
+const size_t kGatedCount = sizeof kGated / sizeof kGated[0];
 
 }  // namespace soft

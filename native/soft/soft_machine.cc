@@ -361,6 +361,7 @@ void Vcpu::resetState(bool init) {
     uc_reg_write(uc_, UC_X86_REG_MXCSR, &mxcsr);
   }
   state_ = (index_ == 0 && !init) ? STATE_RUNNING : STATE_WAIT_SIPI;
+  nmiPending_ = false;
   flushTlb();
 }
 
@@ -379,7 +380,23 @@ uint32_t Vcpu::flags() const {
   if (env_.hflags2() & HF2_NMI) f |= FLAG_NMI_BLOCKED;
   if (env_.longMode()) f |= FLAG_LONG;
   if (env_.protectedMode()) f |= FLAG_PROTECTED;
+  if (nmiPending_) f |= FLAG_NMI_PENDING;
   return f;
+}
+
+int Vcpu::raiseNmi() {
+  if (state_ == STATE_WAIT_SIPI) return 0;  // a CPU waiting for SIPI ignores NMIs
+  nmiPending_ = true;
+  return deliverHeldNmi();
+}
+
+int Vcpu::deliverHeldNmi() {
+  if (!nmiPending_ || (env_.hflags2() & HF2_NMI) || state_ == STATE_WAIT_SIPI) return 0;
+  nmiPending_ = false;
+  Event e;
+  e.vector = 2;
+  e.kind = EventKind::Nmi;
+  return deliver(e);
 }
 
 std::string Vcpu::where() const {
@@ -421,7 +438,12 @@ void Vcpu::beginRun() {
 
 void Vcpu::afterExit(int r) {
   if (r == 0) return;
-  if (r == 2) {
+  if (r == 3) {
+    // An NMI became pending: the run ends unless one is being handled (the
+    // scheduler then holds it until the handler's iret).
+    if ((env_.hflags2() & HF2_NMI) || event_) return;
+    event_ = true;
+  } else if (r == 2) {
     // Only worth ending the run if the interrupt can be taken now.
     if (!(cpu().rflags() & RF_IF) || (env_.hflags() & HF_INHIBIT_IRQ) || event_) return;
     event_ = true;
@@ -793,6 +815,8 @@ int Machine::run(int i, int64_t budgetNs) {
     v.setError("run() re-entered from an I/O handler");
     return RUN_ERROR;
   }
+  // An NMI held while its predecessor's handler ran goes in once that handler returned.
+  if (int r = v.deliverHeldNmi(); r != 0) return r;
   if (v.state() != STATE_RUNNING) return RUN_HALTED;
   inRun_ = true;
   Watchdog& w = Watchdog::get();
@@ -899,6 +923,47 @@ const uint8_t kMain[] = {0x48, 0xb8, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0
 const uint8_t kHandler[] = {0x0f, 0x20, 0xd6, 0x5f, 0x0f, 0x31, 0xb9, 0x10, 0x00, 0x00, 0x00, 0x0f, 0x32, 0xf3, 0x90, 0xf4};
 
 void put64(uint8_t* ram, uint64_t at, uint64_t v) { std::memcpy(ram + at, &v, 8); }
+
+// Every feature the CPUID table advertises that the engine's translator
+// checks against its own model must be one the model has (else the guest
+// gets #UD for an instruction CPUID promised): the engine's own CPUID, no
+// hook installed, says what the model has.
+std::string checkCpuidAgainstEngine() {
+  uc_engine* uc = nullptr;
+  if (uc_open(UC_ARCH_X86, UC_MODE_64, &uc) != UC_ERR_OK) return "CPUID check: uc_open failed";
+  void* mem = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  std::string result = "CPUID: every advertised feature the engine checks is one it has";
+  if (mem == MAP_FAILED || uc_mem_map_ptr(uc, 0x1000, 4096, UC_PROT_ALL, mem) != UC_ERR_OK) {
+    result = "CPUID check: no scratch memory";
+  } else {
+    uc_ctl_exits_enable(uc);
+    for (size_t i = 0; i < kGatedCount; i++) {
+      const CpuidGate& g = kGated[i];
+      auto* p = static_cast<uint8_t*>(mem) + 16 * i;
+      p[0] = 0x0f;  // cpuid; hlt
+      p[1] = 0xa2;
+      p[2] = 0xf4;
+      uint64_t a = g.leaf, cx = g.subleaf;
+      uc_reg_write(uc, UC_X86_REG_RAX, &a);
+      uc_reg_write(uc, UC_X86_REG_RCX, &cx);
+      uc_emu_start(uc, 0x1000 + 16 * i, 0, 0, 0);
+      const int regs[4] = {UC_X86_REG_RAX, UC_X86_REG_RBX, UC_X86_REG_RCX, UC_X86_REG_RDX};
+      uint64_t engine = 0;
+      uc_reg_read(uc, regs[g.reg], &engine);
+      uint32_t ours[4];
+      cpuidLeaf(g.leaf, g.subleaf, 0, 1, ours);
+      uint32_t missing = ours[g.reg] & g.mask & ~static_cast<uint32_t>(engine);
+      if (missing != 0) {
+        result = "CPUID: leaf " + hex(g.leaf) + " register " + std::to_string(g.reg) + " advertises " + hex(missing) +
+                 ", which this Unicorn's CPU model lacks (its translator would raise #UD)";
+        break;
+      }
+    }
+  }
+  uc_close(uc);
+  if (mem != MAP_FAILED) munmap(mem, 4096);
+  return result;
+}
 
 // Flat 64-bit state at CPL0, paging off (Unicorn's engines allow it), RIP = `rip`.
 void flat64(Vcpu& v, uint64_t rip) {
@@ -1042,6 +1107,9 @@ std::string runSelfTest(bool* ok) {
   std::string coherence = checkCodeCoherence(ram, size);
   r << coherence << "\n";
   if (coherence.rfind("code coherence: checked", 0) != 0) *ok = false;
+  std::string cpuid = checkCpuidAgainstEngine();
+  r << cpuid << "\n";
+  if (cpuid.rfind("CPUID: every", 0) != 0) *ok = false;
   return r.str();
 }
 

@@ -44,6 +44,7 @@ enum : uint32_t {
   FLAG_NMI_BLOCKED = 4,  // an NMI is being handled (until iret)
   FLAG_LONG = 8,         // IA-32e mode
   FLAG_PROTECTED = 16,   // CR0.PE
+  FLAG_NMI_PENDING = 32, // an NMI waits for the running NMI handler's iret
 };
 
 // The exit buffer: struct kvm_run's layout where src/kernel/VcpuExit.ts
@@ -60,6 +61,7 @@ class IoSink {
   // The exit buffer is filled; JavaScript handles it on this thread.
   // 0: go on; 1: stop the machine; 2: an interrupt is now pending for this
   // vCPU (the run ends if IF is set, so it is taken after this instruction);
+  // 3: an NMI is now pending (the run ends unless an NMI is being handled);
   // -1: JavaScript threw (left pending).
   virtual int onExit() = 0;
 };
@@ -108,6 +110,12 @@ class Vcpu final : public InterposeTarget {
 
   // Event injection between runs: RUN_* code (0 = delivered).
   int deliver(const Event& e);
+  // An NMI: delivered now, or held (one, as the CPU latches it) while an
+  // NMI handler runs, and delivered by the first run after its iret.
+  int raiseNmi();
+  int deliverHeldNmi();
+  bool nmiPending() const { return nmiPending_; }
+  void setNmiPending(bool p) { nmiPending_ = p; }
 
   // Run bookkeeping (Machine::run).
   void beginRun();
@@ -158,6 +166,7 @@ class Vcpu final : public InterposeTarget {
   int state_ = STATE_RUNNING;
   uint64_t apicBase_ = 0;
   uint64_t cr8_ = 0;
+  bool nmiPending_ = false;
   std::string lastError_;
   // Per run.
   bool hlt_ = false, ioStop_ = false, jsException_ = false, yield_ = false, shutdown_ = false, failed_ = false,

@@ -216,7 +216,8 @@ void saveState(Vcpu& v, uint8_t* out) {
     put<uint64_t>(out, rec::MSRS + 8 * i, value);
   }
   put<uint32_t>(out, rec::RUN_STATE, static_cast<uint32_t>(v.state()));
-  uint32_t ev = ((e.hflags2() & HF2_NMI) ? rec::EVENT_NMI_BLOCKED : 0) | ((e.hflags() & HF_INHIBIT_IRQ) ? rec::EVENT_SHADOW : 0);
+  uint32_t ev = ((e.hflags2() & HF2_NMI) ? rec::EVENT_NMI_BLOCKED : 0) | ((e.hflags() & HF_INHIBIT_IRQ) ? rec::EVENT_SHADOW : 0) |
+                (v.nmiPending() ? rec::EVENT_NMI_PENDING : 0);
   put<uint32_t>(out, rec::EVENT_FLAGS, ev);
 }
 
@@ -232,7 +233,7 @@ bool restoreState(Vcpu& v, const uint8_t* in, size_t size, std::string* why) {
     return *why = "APIC base has reserved or x2APIC bits set", false;
   const uint32_t runState = get<uint32_t>(in, rec::RUN_STATE), events = get<uint32_t>(in, rec::EVENT_FLAGS);
   if (runState > STATE_WAIT_SIPI) return *why = "unknown run state", false;
-  if (events & ~(rec::EVENT_NMI_BLOCKED | rec::EVENT_SHADOW)) return *why = "unknown event flags", false;
+  if (events & ~(rec::EVENT_NMI_BLOCKED | rec::EVENT_SHADOW | rec::EVENT_NMI_PENDING)) return *why = "unknown event flags", false;
   const uint32_t mxcsr = get<uint32_t>(in, rec::MXCSR);
   if (mxcsr & ~0xffffu) return *why = "MXCSR has reserved bits set", false;
   for (size_t i = 0; i < 8; i++) {
@@ -296,6 +297,7 @@ bool restoreState(Vcpu& v, const uint8_t* in, size_t size, std::string* why) {
   e.oldException() = -1;
   e.updateHflags(rflags);
   v.setState(static_cast<int>(runState));
+  v.setNmiPending((events & rec::EVENT_NMI_PENDING) != 0);
   v.flushTlb();
   return true;
 }

@@ -37,7 +37,7 @@ constexpr size_t SIZE = 1016;
 // MSRs in the record, in order.
 constexpr uint32_t MSR_LIST[12] = {0x10,       0x174,      0x175,      0x176,      0xc0000081, 0xc0000082,
                                    0xc0000083, 0xc0000084, 0xc0000102, 0xc0000103, 0x277,      0x1a0};
-constexpr uint32_t EVENT_NMI_BLOCKED = 1, EVENT_SHADOW = 2;
+constexpr uint32_t EVENT_NMI_BLOCKED = 1, EVENT_SHADOW = 2, EVENT_NMI_PENDING = 4;
 }  // namespace rec
 
 void getRegs(Vcpu& v, uint8_t* out);

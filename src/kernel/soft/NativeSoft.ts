@@ -30,7 +30,7 @@ export const RUN = {
 export const STATE = { RUNNING: 0, HALTED: 1, WAIT_FOR_SIPI: 2 } as const
 
 /** Bits of `flags(i)` (soft_machine.h). */
-export const FLAG = { IF: 1, SHADOW: 2, NMI_BLOCKED: 4, LONG: 8, PROTECTED: 16 } as const
+export const FLAG = { IF: 1, SHADOW: 2, NMI_BLOCKED: 4, LONG: 8, PROTECTED: 16, NMI_PENDING: 32 } as const
 
 /** Bytes of the exit buffer (struct kvm_run's layout up to the I/O data). */
 export const EXIT_BUFFER_SIZE = 0x200
@@ -49,8 +49,9 @@ export interface SoftMachineOptions {
    * Called synchronously on this thread for each port or MMIO access, the
    * exit buffer filled; the reply goes into it. 0 goes on, 1 stops the
    * machine (the run returns IO_STOP), 2 says an interrupt is now pending
-   * for this vCPU (the run returns EVENT if IF is set). An exception thrown
-   * here ends the run and propagates out of `run`.
+   * for this vCPU (the run returns EVENT if IF is set), 3 an NMI (EVENT
+   * unless an NMI is being handled). An exception thrown here ends the run
+   * and propagates out of `run`.
    */
   readonly onExit: () => number
 }
@@ -71,6 +72,7 @@ export interface SoftMachine {
   setState(i: number, state: number): void
   /** Delivers external interrupt `vector` (16..255) now -> 0, RUN.SHUTDOWN or RUN.ERROR. */
   interrupt(i: number, vector: number): number
+  /** An NMI: delivered now, or held (one) until the running NMI handler's iret -> 0, RUN.SHUTDOWN or RUN.ERROR. */
   nmi(i: number): number
   /** INIT: the vCPU resets and waits for a SIPI. */
   init(i: number): void

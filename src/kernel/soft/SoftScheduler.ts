@@ -16,7 +16,7 @@ export const DEFAULT_SCHEDULER: SchedulerOptions = { quantumNs: 1_000_000, maske
 
 const KVM_EXIT_IO = 2
 /** onExit's answers (NativeSoft.ts SoftMachineOptions.onExit). */
-const EXIT_CONTINUE = 0, EXIT_STOP = 1, EXIT_EVENT = 2
+const EXIT_CONTINUE = 0, EXIT_STOP = 1, EXIT_EVENT = 2, EXIT_NMI = 3
 
 /**
  * Runs every vCPU of a soft machine on the calling thread, interleaved
@@ -35,6 +35,8 @@ export class SoftScheduler {
   current = 0
   private next = 0
   private machine!: SoftMachine
+  /** NMIs taken from the controllers by an I/O exit inside a run, handed to the vCPU once the run returns. */
+  private nmiTaken: Array<boolean> = []
 
   /** The machine is made after the scheduler (it calls `onExit`): `bind` it before the first run. */
   constructor(
@@ -52,6 +54,7 @@ export class SoftScheduler {
 
   bind(machine: SoftMachine): void {
     this.machine = machine
+    this.nmiTaken = Array.from({ length: machine.count }, () => false)
   }
 
   /** The addon calls this for every port or MMIO access, synchronously, inside a run. */
@@ -60,9 +63,14 @@ export class SoftScheduler {
     if (io === undefined) return EXIT_STOP
     const exit = this.exitU32[2] === KVM_EXIT_IO ? this.pio.load() : this.mmio.load()
     if (!io(exit)) return EXIT_STOP
-    // A device may have raised an interrupt for this vCPU (an IPI, an MSI, a
-    // PIC unmask): end the run so it is taken after this instruction.
-    return this.interrupts.hasInterrupt(this.current) ? EXIT_EVENT : EXIT_CONTINUE
+    // A device may have raised an NMI or an interrupt for this vCPU (an IPI,
+    // an MSI, a PIC unmask): end the run so it is taken after this instruction.
+    const i = this.current
+    if (this.interrupts.takeNmi(i)) {
+      this.nmiTaken[i] = true
+      return EXIT_NMI
+    }
+    return this.interrupts.hasInterrupt(i) ? EXIT_EVENT : EXIT_CONTINUE
   }
 
   /**
@@ -84,12 +92,12 @@ export class SoftScheduler {
       state = m.state(i)
     }
     if (state === STATE.WAIT_FOR_SIPI) return undefined
-    let flags = m.flags(i)
-    if (!(flags & FLAG.NMI_BLOCKED) && this.interrupts.takeNmi(i)) {
+    // The vCPU holds one NMI while an NMI handler runs (and delivers it after the iret).
+    if (this.interrupts.takeNmi(i)) {
       const r = m.nmi(i)
       if (r !== 0) return this.failure(i, r)
-      flags = m.flags(i)
     }
+    const flags = m.flags(i)
     if ((flags & FLAG.IF) && !(flags & FLAG.SHADOW) && this.interrupts.hasInterrupt(i)) {
       const vector = this.interrupts.acknowledge(i)
       if (vector >= 16) {
@@ -110,7 +118,7 @@ export class SoftScheduler {
     for (let i = 0; i < m.count; i++) {
       const s = m.state(i)
       if (s === STATE.WAIT_FOR_SIPI) continue
-      if (s !== STATE.HALTED || (m.flags(i) & FLAG.IF)) return false
+      if (s !== STATE.HALTED || (m.flags(i) & (FLAG.IF | FLAG.NMI_PENDING))) return false
     }
     return true
   }
@@ -136,12 +144,18 @@ export class SoftScheduler {
           ran = true
           // Bound the run by the timeout, the next device timer, and (when
           // others wait, or an interrupt waits for IF) a quantum.
-          const masked = this.interrupts.hasInterrupt(i)
+          const masked = (m.flags(i) & FLAG.NMI_PENDING) !== 0 || this.interrupts.hasInterrupt(i)
           let until = Math.min(deadline, clock.next())
           if (masked) until = Math.min(until, now + this.options.maskedQuantumNs)
           else if (count > 1) until = Math.min(until, now + this.options.quantumNs)
           this.current = i
           const code = m.run(i, Math.max(0, Math.ceil(until - now)))
+          if (this.nmiTaken[i]) {
+            // Held by the vCPU right away, so it is in its state whatever happens next (a snapshot).
+            this.nmiTaken[i] = false
+            const r = m.nmi(i)
+            if (r !== 0) return this.failure(i, r)
+          }
           switch (code) {
             case RUN.QUANTUM_END:
             case RUN.YIELD:

@@ -95,7 +95,9 @@ export const SoftVcpuState = Schema.Struct({
   /** An NMI handler runs: further NMIs wait for its iret. */
   nmiBlocked: Schema.Boolean,
   /** The instruction after sti / mov ss has not run yet: interrupts wait for it. */
-  interruptShadow: Schema.Boolean
+  interruptShadow: Schema.Boolean,
+  /** An NMI waits for the running NMI handler's iret. */
+  nmiPending: Schema.Boolean
 }).pipe(Schema.filter((s) => controlProblem(s) ?? true)).annotations({ identifier: "SoftVcpuState" })
 export type SoftVcpuState = typeof SoftVcpuState.Type
 
@@ -114,7 +116,7 @@ const GPRS = ["rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp", "r8", "r9"
 // The record's segment order.
 const SEGMENTS = ["es", "cs", "ss", "ds", "fs", "gs", "ldt", "tr"] as const
 const MSRS = ["tsc", "sysenterCs", "sysenterEsp", "sysenterEip", "star", "lstar", "cstar", "sfmask", "kernelGsBase", "tscAux", "pat", "miscEnable"] as const
-const NMI_BLOCKED = 1, SHADOW = 2
+const NMI_BLOCKED = 1, SHADOW = 2, NMI_PENDING = 4
 
 const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength)
 
@@ -176,7 +178,8 @@ export const decodeRecord = (id: number, b: Uint8Array): SoftVcpuState => {
     msrs,
     runState: runState(v.getUint32(O.RUN_STATE, true)),
     nmiBlocked: (events & NMI_BLOCKED) !== 0,
-    interruptShadow: (events & SHADOW) !== 0
+    interruptShadow: (events & SHADOW) !== 0,
+    nmiPending: (events & NMI_PENDING) !== 0
   }
 }
 
@@ -207,6 +210,6 @@ export const encodeRecord = (s: SoftVcpuState): Uint8Array => {
   s.fpu.xmm.forEach((x, i) => b.set(x, O.XMM + 16 * i))
   MSRS.forEach((n, i) => u64(O.MSRS + 8 * i, s.msrs[n]))
   v.setUint32(O.RUN_STATE, RUN_STATES.indexOf(s.runState), true)
-  v.setUint32(O.EVENT_FLAGS, (s.nmiBlocked ? NMI_BLOCKED : 0) | (s.interruptShadow ? SHADOW : 0), true)
+  v.setUint32(O.EVENT_FLAGS, (s.nmiBlocked ? NMI_BLOCKED : 0) | (s.interruptShadow ? SHADOW : 0) | (s.nmiPending ? NMI_PENDING : 0), true)
   return b
 }

@@ -157,3 +157,85 @@ describe.skipIf(!softAvailable())("the soft CPU delivers exceptions and interrup
       expect(BigInt(`0x${f.uflags}`)).toBe(BigInt(`0x${f.r11}`)) // sysret restored them
     }))
 })
+
+describe.skipIf(!softAvailable())("the soft CPU takes NMIs and external interrupts from CpuInterrupts", () => {
+  let elf = ""
+  beforeAll(() => {
+    elf = buildKitGuest("faults")
+  })
+
+  /** Raises an NMI or a vector when the guest asks (port 0xe1 / 0xe2) and counts how each is taken. */
+  const runWith = (which: "nmi" | "irq") =>
+    Effect.gen(function*() {
+      const soft = yield* buildSoft({ cpus: 1, memoryBytes: 64 << 20 })
+      yield* boot(soft, elf, `case=${which}`)
+      let nmi = false, vector = -1, nmisTaken = 0, acks = 0
+      yield* soft.interrupts.attach({
+        hasInterrupt: () => vector >= 0,
+        acknowledge: () => {
+          acks++
+          const v = vector
+          vector = -1
+          return v
+        },
+        takeNmi: () => {
+          const n = nmi
+          nmi = false
+          if (n) nmisTaken++
+          return n
+        },
+        takeStartup: () => undefined
+      })
+      const console = new Console()
+      console.extraPio = (exit) => {
+        if (exit.direction !== "out" || (exit.port !== 0xe1 && exit.port !== 0xe2)) return false
+        if (exit.port === 0xe1) nmi = true
+        else vector = 0x31
+        return true
+      }
+      runUntilStopped(soft, console)
+      return { seen: parse(console.output.split("\n")[0]), nmisTaken, acks }
+    })
+
+  it.scoped("an NMI reaches vector 2's gate from a CPL3 loop, with the stack switch", () =>
+    Effect.gen(function*() {
+      const { seen, nmisTaken } = yield* runWith("nmi")
+      expect(seen.vec).toBe(2)
+      expect(seen.err).toBe(NO_ERROR)
+      expect(nmisTaken).toBe(1)
+      expect(seen.cs).toBe(USER_CS)
+      expect(seen.frame).toBe(seen.kstack - 40n)
+    }))
+
+  it.scoped("an external interrupt is acknowledged once and reaches its gate from a CPL3 loop (IF set)", () =>
+    Effect.gen(function*() {
+      const { seen, acks } = yield* runWith("irq")
+      expect(seen.vec).toBe(0x31)
+      expect(seen.err).toBe(NO_ERROR)
+      expect(acks).toBe(1)
+      expect(seen.cs).toBe(USER_CS)
+    }))
+
+  it.scoped("CPUID: vendor, APIC ID and count, hypervisor bit and signature, and nothing Unicorn's engine cannot do", () =>
+    Effect.gen(function*() {
+      const soft = yield* buildSoft({ cpus: 1, memoryBytes: 64 << 20 })
+      yield* boot(soft, elf, "case=cpuid")
+      const console = new Console()
+      runUntilStopped(soft, console)
+      const w = console.output.trim().split(" ").slice(1).map((h) => Number.parseInt(h, 16))
+      const leaf = (i: number) => w.slice(4 * i, 4 * i + 4) // eax ebx ecx edx
+      const text = (...regs: Array<number>) => String.fromCharCode(...regs.flatMap((r) => [r & 0xff, (r >>> 8) & 0xff, (r >>> 16) & 0xff, r >>> 24]))
+      const [l0, l1, l7, hv, x1, x8] = [0, 1, 2, 3, 4, 5].map(leaf)
+      expect(text(l0[1], l0[3], l0[2])).toBe("GenuineIntel")
+      expect((l1[1] >>> 24) & 0xff).toBe(0) // APIC ID
+      expect((l1[1] >>> 16) & 0xff).toBe(1) // logical processors
+      expect(l1[2] >>> 31).toBe(1) // hypervisor
+      for (const [bit, what] of [[21, "x2APIC"], [24, "TSC deadline"], [26, "XSAVE"], [27, "OSXSAVE"], [28, "AVX"], [23, "POPCNT"], [17, "PCID"]] as const) {
+        expect([what, (l1[2] >>> bit) & 1]).toEqual([what, 0])
+      }
+      expect((l7[1] >>> 5) & 1).toBe(0) // AVX2
+      expect(text(hv[1], hv[2], hv[3])).toBe("bhyve bhyve ")
+      expect((x1[3] >>> 29) & 1).toBe(1) // long mode
+      expect(x8[0] & 0xff).toBe(40) // physical address bits
+    }))
+})

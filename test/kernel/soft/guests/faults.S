@@ -43,6 +43,8 @@
 	STUB stub_gp, 13, 1
 	STUB stub_pf, 14, 1
 	STUB stub_3a, 0x3a, 0
+	STUB stub_nmi, 2, 0
+	STUB stub_ext, 0x31, 0
 
 /* syscall lands here at CPL0 (LSTAR): record RCX/R11/CS/SS and return. */
 	.globl syscall_entry

@@ -7,7 +7,7 @@
  * its frame (on the TSS's RSP0 stack after a CPL3 -> CPL0 switch). */
 #include "guest.h"
 
-extern char stub_de[], stub_bp[], stub_ud[], stub_nm[], stub_gp[], stub_pf[], stub_3a[], syscall_entry[];
+extern char stub_de[], stub_bp[], stub_ud[], stub_nm[], stub_gp[], stub_pf[], stub_3a[], stub_nmi[], stub_ext[], syscall_entry[];
 extern char kstack_top[];
 
 volatile uint64_t fault_vec = ~0ull, fault_err, fault_cr2, fault_rip, fault_cs, fault_rflags, fault_rsp, fault_ss,
@@ -154,6 +154,24 @@ int main(void)
 		*m32 = a + 1;
 		*m8 = (uint8_t)(d + 1);
 		puts_serial("mmio "); put_hex16(a); putc_serial(' '); put_hex16(b); putc_serial(' '); put_hex16(d); putc_serial('\n');
+	} else if (is(c, "nmi") || is(c, "irq")) {
+		/* Ask the host (port 0xe1: NMI, 0xe2: vector 0x31) and spin at CPL3 until it arrives. */
+		int nmi = is(c, "nmi");
+		set_gate(nmi ? 2 : 0x31, nmi ? stub_nmi : stub_ext, 0);
+		if (nmi)
+			__asm__ volatile("leaq 2f(%%rip), %%rax; movq %%rax, resume_at(%%rip); outb %%al, $0xe1\n1: jmp 1b\n2:" ::: "rax", "memory");
+		else
+			__asm__ volatile("leaq 2f(%%rip), %%rax; movq %%rax, resume_at(%%rip); outb %%al, $0xe2\n1: jmp 1b\n2:" ::: "rax", "memory");
+		line(c, fault_rip);
+	} else if (is(c, "cpuid")) {
+		uint32_t r[4];
+		const uint32_t leaves[] = {0, 1, 7, 0x40000000, 0x80000001, 0x80000008};
+		puts_serial("cpuid");
+		for (unsigned i = 0; i < sizeof leaves / sizeof leaves[0]; i++) {
+			__asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaves[i]), "c"(0));
+			for (int k = 0; k < 4; k++) { putc_serial(' '); put_hex16(r[k]); }
+		}
+		putc_serial('\n');
 	} else if (is(c, "smc")) {   /* code rewritten by the guest itself, then by the host (port 0x520: where) */
 		uint32_t r1 = ((fn_t)fn_code)();
 		*(volatile uint8_t *)&fn_code[1] = 9;
