@@ -2,9 +2,10 @@
 # Installs the Debian/Ubuntu packages bhyve-ts needs beyond Node and a C++ toolchain:
 #   libunicorn-dev  the software CPU (Unicorn Engine 2, GPL-2), built into the native addon by npm install
 #   acpica-tools    iasl, which the firmware-table tests use to disassemble and recompile the ACPI tables
+#   xz-utils        xz, which unpacks the Linux test guest's kernel payload and .ko.xz modules (test/linux)
 # Only what is missing is installed; as root, or through sudo.
 set -euo pipefail
-needed=(libunicorn-dev acpica-tools)
+needed=(libunicorn-dev acpica-tools xz-utils)
 missing=()
 for p in "${needed[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
