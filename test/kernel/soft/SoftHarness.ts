@@ -64,6 +64,8 @@ export class Console {
   poweredOff = false
   pioExits = 0
   mmioExits = 0
+  /** Set by an extra handler to end the run right after the access (io returns false). */
+  stopNow = false
   /** Extra handling before the defaults; true when handled. */
   extraPio: ((exit: PioExit) => boolean) | undefined
   extraMmio: ((exit: MmioExit) => boolean) | undefined
@@ -71,7 +73,7 @@ export class Console {
   readonly io: InlineIo = (exit) => {
     if (exit._tag === "PioExit") {
       this.pioExits++
-      if (this.extraPio?.(exit)) return true
+      if (this.extraPio?.(exit)) return !this.stopNow
       if (exit.direction === "out") {
         if (exit.port === 0x3f8) this.output += String.fromCharCode(exit.value(0))
         else if (exit.port === 0x404) {
@@ -84,7 +86,7 @@ export class Console {
       return true
     }
     this.mmioExits++
-    if (this.extraMmio?.(exit)) return true
+    if (this.extraMmio?.(exit)) return !this.stopNow
     if (!exit.isWrite) exit.reply(exit.size === 8 ? 0xffff_ffff_ffff_ffffn : 0xffffffff)
     return true
   }

@@ -3,7 +3,7 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { execFileSync } from "node:child_process"
 import type { CpuStatePart } from "../../../src/kernel/Cpu.js"
-import { boot, buildSoft, Console, guestPath, runUntilStopped, softAvailable } from "./SoftHarness.js"
+import { boot, buildKitGuest, buildSoft, Console, guestPath, runUntilStopped, softAvailable } from "./SoftHarness.js"
 
 const MEMORY = 64 << 20
 const ARGS = "steps=30000 every=1000"
@@ -52,6 +52,44 @@ describe.skipIf(!softAvailable())("soft vCPU state saved and restored into a fre
         expect(second.poweredOff).toBe(true)
       }))
       expect(first.output + second.output).toBe(expected)
+    }))
+
+  it.effect("the TSC runs at 1 GHz of host time, carries on from its saved value after a restore, and follows IA32_TSC writes", () =>
+    Effect.gen(function*() {
+      const elf = buildKitGuest("faults")
+      const first = new Console()
+      first.extraPio = (exit) => {
+        if (exit.port !== 0xe3) return false
+        first.stopNow = true
+        return true
+      }
+      const saved: Saved = yield* Effect.scoped(Effect.gen(function*() {
+        const soft = yield* buildSoft({ cpus: 1, memoryBytes: MEMORY })
+        yield* boot(soft, elf, "case=tsc")
+        while (!first.stopNow) soft.backend.vcpus[0].run(100, first.io)
+        const parts = yield* Effect.forEach(soft.backend.stateParts, encodePart)
+        return { parts, ram: soft.ram.regions.map((r) => r.bytes.slice()) }
+      }))
+      const pausedAt = performance.now()
+      // Host time, not the test clock.
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 300)))
+      const second = new Console()
+      let restoredAt = 0
+      yield* Effect.scoped(Effect.gen(function*() {
+        const soft = yield* buildSoft({ cpus: 1, memoryBytes: MEMORY })
+        soft.ram.regions.forEach((r, i) => r.bytes.set(saved.ram[i]))
+        for (const { id, json } of saved.parts) yield* decodePart(soft.backend.stateParts.find((p) => p.id === id)!, json)
+        restoredAt = performance.now()
+        runUntilStopped(soft, second)
+      }))
+      expect(restoredAt - pausedAt).toBeGreaterThan(290)
+      const [t1, t2, t3, msr, t4] = second.output.trim().split(" ").slice(1).map((h) => BigInt(`0x${h}`))
+      // t1 was read before the snapshot, t2 just after the restore: the 300 ms pause is not in the TSC.
+      expect(t2 > t1).toBe(true)
+      expect(t2 - t1).toBeLessThan(100_000_000n)
+      // After wrmsr IA32_TSC = 2^40: rdtsc and rdmsr read on from there.
+      expect(t3 >= 1n << 40n && t3 < (1n << 40n) + 100_000_000n).toBe(true)
+      expect(msr >= t3 && t4 >= msr).toBe(true)
     }))
 
   it.scoped("a saved state decodes to named fields and survives a second round trip unchanged", () =>

@@ -66,6 +66,26 @@ static void k_idle(void)
 		__asm__ volatile("sti; hlt; cli" ::: "memory");
 }
 
+static inline uint64_t rdtsc(void)
+{
+	uint32_t lo, hi;
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return (uint64_t)hi << 32 | lo;
+}
+
+static void k_write_tsc(void)
+{
+	__asm__ volatile("movl $0x10, %%ecx; xorl %%eax, %%eax; movl $0x100, %%edx; wrmsr" ::: "rax", "rcx", "rdx");
+}
+
+static volatile uint64_t msr_tsc;
+static void k_read_tsc_msr(void)
+{
+	uint32_t lo, hi;
+	__asm__ volatile("movl $0x10, %%ecx; rdmsr" : "=a"(lo), "=d"(hi) :: "rcx");
+	msr_tsc = (uint64_t)hi << 32 | lo;
+}
+
 static uint32_t inl(uint16_t p) { uint32_t v; __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(p)); return v; }
 static uint16_t inw(uint16_t p) { uint16_t v; __asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(p)); return v; }
 static void outl(uint16_t p, uint32_t v) { __asm__ volatile("outl %0, %1" :: "a"(v), "Nd"(p)); }
@@ -172,6 +192,16 @@ int main(void)
 			for (int k = 0; k < 4; k++) { putc_serial(' '); put_hex16(r[k]); }
 		}
 		putc_serial('\n');
+	} else if (is(c, "tsc")) {   /* port 0xe3: the host may snapshot and restore the machine here */
+		uint64_t t1 = rdtsc();
+		outb(0xe3, 0);
+		uint64_t t2 = rdtsc();
+		kcall(k_write_tsc);        /* IA32_TSC = 0x10000000000 */
+		uint64_t t3 = rdtsc();
+		kcall(k_read_tsc_msr);
+		uint64_t t4 = rdtsc();
+		puts_serial("tsc "); put_hex16(t1); putc_serial(' '); put_hex16(t2); putc_serial(' ');
+		put_hex16(t3); putc_serial(' '); put_hex16(msr_tsc); putc_serial(' '); put_hex16(t4); putc_serial('\n');
 	} else if (is(c, "smc")) {   /* code rewritten by the guest itself, then by the host (port 0x520: where) */
 		uint32_t r1 = ((fn_t)fn_code)();
 		*(volatile uint8_t *)&fn_code[1] = 9;
