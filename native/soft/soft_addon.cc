@@ -463,6 +463,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   o.Set("ok", Napi::Boolean::New(env, ok));
   o.Set("report", Napi::String::New(env, report));
   o.Set("pagingFix", Napi::Boolean::New(env, soft::pagingFixActive()));
+  o.Set("fastStores", Napi::Boolean::New(env, soft::fastStoresActive()));
   Napi::Object c = Napi::Object::New(env);
   const soft::InterposeCounts& g = soft::g_counts;
   c.Set("pageCollectionLock", Napi::Number::New(env, static_cast<double>(g.pageCollectionLock.load())));
@@ -478,6 +479,8 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   c.Set("mmioWide", Napi::Number::New(env, static_cast<double>(g.mmioWide.load())));
   c.Set("codePages", Napi::Number::New(env, static_cast<double>(g.codePages.load())));
   c.Set("crossInvalidations", Napi::Number::New(env, static_cast<double>(g.crossInvalidations.load())));
+  c.Set("fastStorePages", Napi::Number::New(env, static_cast<double>(g.fastStorePages.load())));
+  c.Set("exitChecksDropped", Napi::Number::New(env, static_cast<double>(g.exitChecksDropped.load())));
   o.Set("counts", c);
   return o;
 }

@@ -44,6 +44,9 @@ using CodePageFn = void (*)(void*, uint64_t);
 using PageFastFn = void (*)(void*, void*, uint64_t, int, uintptr_t);
 using RangeFn = void (*)(void*, uint64_t, uint64_t);
 using RamAddrFn = uint64_t (*)(void*, void*);
+using SetDirtyFn = void (*)(void*, uint64_t);
+using CheckExitFn = void (*)(void*);
+using ResetDirtyFn = void (*)(void*, uintptr_t, uintptr_t);
 
 struct Real {
   PageCollectionLockFn pageCollectionLock = nullptr;
@@ -65,12 +68,16 @@ struct Real {
   PageFastFn pageFast = nullptr;
   RangeFn invalidateRange = nullptr;
   RamAddrFn ramAddrFromHost = nullptr;
+  SetDirtyFn setDirty = nullptr;
+  ResetDirtyFn resetDirty = nullptr;
+  CheckExitFn checkExit = nullptr;
 };
 
 Real g_real;
 bool g_inited = false;
 bool g_active = false;
 bool g_pagingFix = false;
+bool g_fastStores = false;
 const char* g_why = nullptr;
 timespec g_t0{};
 
@@ -125,6 +132,9 @@ bool interposeInit(const char** why) {
   g_real.pageFast = resolve<PageFastFn>(lib, "tb_invalidate_phys_page_fast_x86_64");
   g_real.invalidateRange = resolve<RangeFn>(lib, "tb_invalidate_phys_range_x86_64");
   g_real.ramAddrFromHost = resolve<RamAddrFn>(lib, "qemu_ram_addr_from_host_x86_64");
+  g_real.setDirty = resolve<SetDirtyFn>(lib, "tlb_set_dirty_x86_64");
+  g_real.resetDirty = resolve<ResetDirtyFn>(lib, "tlb_reset_dirty_x86_64");
+  g_real.checkExit = resolve<CheckExitFn>(lib, "check_exit_request_x86_64");
   unsigned major = 0, minor = 0;
   uc_version(&major, &minor);
   // Everything here mirrors 2.0.x's internals; elsewhere the library's own
@@ -136,10 +146,11 @@ bool interposeInit(const char** why) {
              g_real.wrmsr == nullptr || g_real.pause == nullptr || g_real.raiseErrRa == nullptr ||
              g_real.syscall == nullptr || g_real.sysenter == nullptr || g_real.tlbFlush == nullptr ||
              g_real.initIo == nullptr || g_real.protectCode == nullptr || g_real.unprotectCode == nullptr ||
-             g_real.pageFast == nullptr || g_real.invalidateRange == nullptr || g_real.ramAddrFromHost == nullptr) {
+             g_real.pageFast == nullptr || g_real.invalidateRange == nullptr || g_real.ramAddrFromHost == nullptr ||
+             g_real.checkExit == nullptr) {
     g_why = "libunicorn lacks one of helper_hlt/pause/rdmsr/wrmsr/syscall/sysenter, cpu_get_tsc, "
             "raise_exception_err_ra, tlb_flush, memory_region_init_io, tlb_(un)protect_code, "
-            "tb_invalidate_phys_page_fast/range, qemu_ram_addr_from_host";
+            "tb_invalidate_phys_page_fast/range, qemu_ram_addr_from_host, check_exit_request";
     g_active = false;
   }
   if (why != nullptr) *why = g_why;
@@ -154,6 +165,18 @@ bool flushTlb(void* cpuState) {
   if (cpuState == nullptr || g_real.tlbFlush == nullptr) return false;
   g_real.tlbFlush(cpuState);
   return true;
+}
+
+bool fastStoresActive() { return g_fastStores; }
+void setFastStores(bool on) { g_fastStores = on && g_active && g_real.setDirty != nullptr && g_real.resetDirty != nullptr; }
+
+void tlbSetDirty(void* cpuState, uint64_t vaddr) {
+  if (cpuState != nullptr && g_real.setDirty != nullptr) g_real.setDirty(cpuState, vaddr);
+}
+
+void tlbResetDirty(void* cpuState, void* host, uint64_t len) {
+  if (cpuState != nullptr && g_real.resetDirty != nullptr)
+    g_real.resetDirty(cpuState, reinterpret_cast<uintptr_t>(host), static_cast<uintptr_t>(len));
 }
 
 bool invalidateRange(uc_engine* uc, uint64_t start, uint64_t end) {
@@ -318,6 +341,17 @@ __attribute__((visibility("default"))) void tlb_set_page_with_attrs_x86_64(void*
     }
   }
   g_real.tlbSetPage(cpu, vaddr, paddr, attrs, prot, mmu_idx, size);
+  // Unicorn 2.0.1 keeps no dirty bitmap, so it marks every writable RAM
+  // entry "not dirty" and every store takes the slow path to be checked
+  // against translated code. Where no engine holds code on the page, the
+  // check cannot find any: the entry is marked dirty (the fast path). When
+  // code appears on a page later, tlb_protect_code below re-arms the check
+  // in every engine before that code can run.
+  if (soft::g_fastStores && t != nullptr && t->envPtr() != nullptr && (prot & 2 /* PAGE_WRITE */) &&
+      t->storesMayBeFast(paddr)) {
+    g_counts.fastStorePages.fetch_add(1, std::memory_order_relaxed);
+    g_real.setDirty(cpu, vaddr);
+  }
 }
 
 // QEMU 5.0's MemoryRegionOps (include/exec/memory.h), nested as there:
@@ -394,6 +428,25 @@ __attribute__((visibility("default"))) void tb_invalidate_phys_page_fast_x86_64(
   if (soft::g_active && t != nullptr && soft::t_invalidating == nullptr && static_cast<void*>(t->engine()) == uc)
     t->beforeStore(start, len);
   g_real.pageFast(uc, pages, start, len, retaddr);
+}
+
+// Unicorn 2.0.1 makes every translated guest load and store followed by a
+// check of the exit request (tcg/tcg-op.c check_exit_request), so that
+// uc_emu_stop takes effect mid-block; but the exit then puts RIP back at the
+// start of the block (cpu_tb_exec: synchronize_from_tb) without undoing what
+// the block's earlier instructions did, and the next run executes them
+// again: a kick or the end of a quantum between an `out` and a later load
+// in the same block repeated the `out` (a COM1 character printed twice, seen
+// in the snapshot test), and `inc` before a load would count twice. While
+// an engine of this addon translates, no such check is emitted: a stop then
+// takes effect at the next block boundary, as in QEMU, where state is
+// exact (the block it stops before has not run).
+__attribute__((visibility("default"))) void check_exit_request_x86_64(void* tcg_ctx) {
+  if (soft::g_active && soft::t_running != nullptr) {
+    g_counts.exitChecksDropped.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  g_real.checkExit(tcg_ctx);
 }
 
 // syscall/sysenter with their architectural effect (see

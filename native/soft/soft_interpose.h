@@ -59,6 +59,10 @@ class InterposeTarget {
   // machine tells the other engines (see Machine::CodeMap).
   virtual void onCodePage(uint64_t ramAddr, bool hasCode) = 0;
   virtual void beforeStore(uint64_t ramAddr, int len) = 0;
+  // A writable TLB entry was just made for `vaddr` -> guest-physical
+  // `physical`; true when stores to it may skip the code check (the page is
+  // RAM with no translated code in any engine).
+  virtual bool storesMayBeFast(uint64_t physical) = 0;
   virtual uc_engine* engine() const = 0;
 };
 
@@ -77,7 +81,8 @@ extern thread_local InterposeTarget* t_invalidating;
 
 struct InterposeCounts {
   std::atomic<uint64_t> pageCollectionLock{0}, hlt{0}, pause{0}, getTsc{0}, rdmsr{0}, wrmsr{0},
-      memoryMapping{0}, tlbSetPage{0}, syscall{0}, sysenter{0}, mmioWide{0}, codePages{0}, crossInvalidations{0};
+      memoryMapping{0}, tlbSetPage{0}, syscall{0}, sysenter{0}, mmioWide{0}, codePages{0}, crossInvalidations{0},
+      fastStorePages{0}, exitChecksDropped{0};
 };
 extern InterposeCounts g_counts;
 
@@ -99,6 +104,15 @@ uint64_t hostTsc();
 // Flushes an engine's TLB and jump cache (QEMU's tlb_flush) given its
 // CPUState; false when Unicorn's function is missing.
 bool flushTlb(void* cpuState);
+
+// Stores through `vaddr`'s TLB entries skip the slow path (QEMU's tlb_set_dirty).
+void tlbSetDirty(void* cpuState, uint64_t vaddr);
+// Every TLB entry of the engine mapping host bytes [host, host + len) for
+// writing takes the slow path again (QEMU's tlb_reset_dirty).
+void tlbResetDirty(void* cpuState, void* host, uint64_t len);
+// The fast store path is in use (Unicorn 2.0.x, bound, not disabled).
+bool fastStoresActive();
+void setFastStores(bool on);
 
 // Invalidates the translated code of `uc` in RAM addresses [start, end)
 // (QEMU's tb_invalidate_phys_range); false when Unicorn lacks it.

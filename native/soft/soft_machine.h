@@ -140,6 +140,8 @@ class Vcpu final : public InterposeTarget {
   uc_engine* engine() const override { return uc_; }
   void onCodePage(uint64_t ramAddr, bool hasCode) override;
   void beforeStore(uint64_t ramAddr, int len) override;
+  bool storesMayBeFast(uint64_t physical) override;
+  void* cpuState() const { return cpuState_; }
   // Drops this engine's translations of RAM addresses [ramAddr, ramAddr + len).
   void invalidateOwn(uint64_t ramAddr, uint64_t len);
 
@@ -224,6 +226,10 @@ class Machine {
   // Host code wrote guest RAM [gpa, gpa + len) (device DMA, a debugger):
   // every engine drops what it translated from it -> pages that had code.
   uint64_t invalidateCode(uint64_t gpa, uint64_t len);
+  // The RAM address of guest-physical `gpa` in every engine, or UINT64_MAX when not RAM.
+  uint64_t ramAddrOfGpa(uint64_t gpa) const;
+  // Host memory at RAM address `ramAddr`, or nullptr.
+  uint8_t* hostOfRamAddr(uint64_t ramAddr) const;
 
  private:
   explicit Machine(Config c) : config_(std::move(c)) {}

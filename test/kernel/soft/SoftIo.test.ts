@@ -29,6 +29,56 @@ describe.skipIf(!softAvailable())("the soft CPU's I/O exits", () => {
       expect(seen.every((v, i) => v === (i & 0xff))).toBe(true)
     }))
 
+  it.scoped("a handler that stops the machine at every character: each run makes progress, each character comes once", () =>
+    Effect.gen(function*() {
+      // Unicorn 2.0.1 checks the stop request after every load and store and
+      // then restarts the block from its beginning: each run re-executed the
+      // first `out` and hello.elf printed "h" forever.
+      const soft = yield* buildSoft({ cpus: 1, memoryBytes: 64 << 20 })
+      yield* boot(soft, guestPath("hello.elf"), "one run per character")
+      const console = new Console()
+      console.extraPio = (exit) => {
+        if (exit.port !== 0x3f8 || exit.direction !== "out") return false
+        console.output += String.fromCharCode(exit.value(0))
+        console.stopNow = true
+        return true
+      }
+      let runs = 0
+      while (!console.poweredOff && runs < 1000) {
+        console.stopNow = false
+        expect(soft.backend.vcpus[0].run(1000, console.io)._tag).toBe("Interrupted")
+        runs++
+      }
+      expect(console.output).toBe("hello: one run per character\nbye\n")
+      expect(runs).toBe(console.output.length + 1)
+    }))
+
+  it.scoped("stopped hundreds of times mid-loop by the watchdog, the loop still makes each outb exactly once", () =>
+    Effect.gen(function*() {
+      // Unicorn 2.0.1 would restart a block from its start when a stop lands
+      // between an out and a later load in it, repeating the out.
+      const n = 200000
+      const soft = yield* buildSoft({ cpus: 1, memoryBytes: 64 << 20 })
+      yield* boot(soft, guestPath("piobench.elf"), `pio=${n} mmio=0`)
+      const console = new Console()
+      const seen: Array<number> = []
+      console.extraPio = (exit) => {
+        if (exit.port !== 0x3ff || exit.direction !== "out") return false
+        seen.push(exit.value(0))
+        return true
+      }
+      let runs = 0
+      const bsp = soft.backend.vcpus[0]
+      while (!console.poweredOff) {
+        bsp.run(0.05, console.io)
+        runs++
+      }
+      expect(runs).toBeGreaterThan(100)
+      expect(console.output).toBe("pio-start\npio-end\nmmio-start\nmmio-end\n")
+      expect(seen.length).toBe(n)
+      expect(seen.every((v, i) => v === (i & 0xff))).toBe(true)
+    }))
+
   it.scoped("in of 1, 2 and 4 bytes reads the handler's reply into the register", () =>
     Effect.gen(function*() {
       const soft = yield* buildSoft({ cpus: 1, memoryBytes: 64 << 20 })

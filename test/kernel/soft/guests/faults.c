@@ -202,7 +202,17 @@ int main(void)
 		uint64_t t4 = rdtsc();
 		puts_serial("tsc "); put_hex16(t1); putc_serial(' '); put_hex16(t2); putc_serial(' ');
 		put_hex16(t3); putc_serial(' '); put_hex16(msr_tsc); putc_serial(' '); put_hex16(t4); putc_serial('\n');
+	} else if (is(c, "stores")) {  /* store-heavy: 16 passes over 16 MiB at 16 MiB */
+		volatile uint64_t *buf = (volatile uint64_t *)(16UL << 20);
+		uint64_t sum = 0;
+		for (uint64_t pass = 0; pass < 16; pass++)
+			for (uint64_t i = 0; i < (16UL << 20) / 8; i++)
+				buf[i] = i ^ pass;
+		for (uint64_t i = 0; i < (16UL << 20) / 8; i++)
+			sum += buf[i];
+		puts_serial("stores "); put_hex16(sum); putc_serial('\n');
 	} else if (is(c, "smc")) {   /* code rewritten by the guest itself, then by the host (port 0x520: where) */
+		*(volatile uint8_t *)&fn_code[15] = 0;  /* a store to the page before it holds code */
 		uint32_t r1 = ((fn_t)fn_code)();
 		*(volatile uint8_t *)&fn_code[1] = 9;
 		uint32_t r2 = ((fn_t)fn_code)();
