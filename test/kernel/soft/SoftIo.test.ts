@@ -151,6 +151,17 @@ describe.skipIf(!softAvailable())("the soft CPU's I/O exits", () => {
       expect(console.output).toBe("smc 1 9 7\n")
     }))
 
+  it.scoped("a store-heavy loop (16 passes over 16 MiB) computes what it should on the fast store path", () =>
+    Effect.gen(function*() {
+      const soft = yield* buildSoft({ cpus: 1, memoryBytes: 64 << 20 })
+      yield* boot(soft, elf, "case=stores")
+      const console = new Console()
+      runUntilStopped(soft, console)
+      // sum of (i ^ 15) for i < 2^21 = sum of i (xor 15 permutes each aligned block of 16)
+      const n = 1n << 21n
+      expect(console.output).toBe(`stores ${((n * (n - 1n)) / 2n).toString(16).padStart(16, "0")}\n`)
+    }))
+
   it.scoped("a handler that throws ends the run with its exception, and the machine stays usable", () =>
     Effect.gen(function*() {
       const soft = yield* buildSoft({ cpus: 1, memoryBytes: 64 << 20 })

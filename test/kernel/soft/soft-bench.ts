@@ -10,7 +10,7 @@ import { execFileSync, spawnSync } from "node:child_process"
 import { BusRouter } from "../../../src/bus/Bus.js"
 import { dispatchMmio, dispatchPio } from "../../../src/bus/ExitDispatch.js"
 import type { InlineIo } from "../../../src/kernel/Cpu.js"
-import { boot, buildSoft, guestPath } from "./SoftHarness.js"
+import { boot, buildKitGuest, buildSoft, Console, guestPath, runUntilStopped } from "./SoftHarness.js"
 
 const median = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const MiB = 1 << 20
@@ -78,6 +78,24 @@ const main = Effect.gen(function*() {
   console.log(`machine creation (64 MiB, 1 vCPU): ${builds.map((b) => b.toFixed(1)).join(", ")} ms (the first includes the addon's one-time self-test)`)
   console.log(`PIO out round trip through the bus to a TypeScript device server: median ${median(pio).toFixed(3)} us (${pio.map((x) => x.toFixed(3)).join(", ")})`)
   console.log(`MMIO write round trip through the bus: median ${median(mmio).toFixed(3)} us (${mmio.map((x) => x.toFixed(3)).join(", ")})`)
+
+  {
+    // 16 passes of 8-byte stores over 16 MiB (probe guest, case=stores).
+    const elf = buildKitGuest("faults")
+    const times: Array<number> = []
+    for (let i = 0; i < 3; i++) {
+      const r = yield* Effect.scoped(Effect.gen(function*() {
+        const soft = yield* buildSoft({ cpus: 1, memoryBytes: 64 * MiB })
+        yield* boot(soft, elf, "case=stores")
+        const console = new Console()
+        const t = performance.now()
+        runUntilStopped(soft, console)
+        return performance.now() - t
+      }))
+      times.push(r)
+    }
+    console.log(`32 M stores to RAM (16 passes over 16 MiB): ${times.map((x) => x.toFixed(0)).join(", ")} ms`)
+  }
 
   for (const steps of [200_000, 1_000_000]) {
     const args = `steps=${steps} every=0`
