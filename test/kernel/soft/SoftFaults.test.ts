@@ -143,6 +143,18 @@ describe.skipIf(!softAvailable())("the soft CPU delivers exceptions and interrup
       expect([s.vec, s.err, s.rip]).toEqual([13, 0x80n * 8n + 2n, s.want])
     }))
 
+  it.scoped("what the engine cannot do ends the run with EmulationFailed: what, vCPU, RIP, mode", () =>
+    Effect.gen(function*() {
+      const soft = yield* buildSoft({ cpus: 1, memoryBytes: 64 << 20 })
+      yield* boot(soft, elf, "case=mmiofetch")
+      const console = new Console()
+      const exit = runUntilStopped(soft, console)
+      expect(console.output).toBe("jumping\n")
+      expect(exit._tag).toBe("EmulationFailed")
+      const reason = exit._tag === "EmulationFailed" ? exit.reason : ""
+      expect(reason).toMatch(/^instruction fetch from MMIO at 0xd0000000 \(vCPU 0, RIP 0xd0000000, 64-bit mode, CPL 3\)$/)
+    }))
+
   it.scoped("syscall: #UD while EFER.SCE is clear; then RCX/R11 saved, CS/SS from STAR, RFLAGS masked by SFMASK, sysret back", () =>
     Effect.gen(function*() {
       const out = yield* run("syscall")

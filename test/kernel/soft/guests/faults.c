@@ -219,6 +219,9 @@ int main(void)
 		outl(0x520, (uint32_t)(uint64_t)fn_code);
 		uint32_t r3 = ((fn_t)fn_code)();
 		puts_serial("smc "); put_dec(r1); putc_serial(' '); put_dec(r2); putc_serial(' '); put_dec(r3); putc_serial('\n');
+	} else if (is(c, "mmiofetch")) {  /* jump into MMIO: nothing the soft CPU can execute */
+		puts_serial("jumping\n");
+		((void (*)(void))0xd0000000UL)();
 	} else if (is(c, "idle")) {
 		puts_serial("idle\n");
 		kcall(k_idle);
