@@ -899,6 +899,20 @@ int Machine::run(int i, int64_t budgetNs) {
   return code;
 }
 
+void Machine::shortenRun(int64_t ns) {
+  Watchdog& w = Watchdog::get();
+  std::lock_guard<std::mutex> lock(w.mu);
+  if (runningUc_ == nullptr) return;
+  const auto at = Clock::now() + std::chrono::nanoseconds(ns);
+  if (at >= deadline_) return;
+  deadline_ = at;
+  if (w.sleepingForever || at < w.wake) {
+    w.sleepingForever = false;
+    w.wake = at;
+    w.cv.notify_one();
+  }
+}
+
 bool Machine::idle(int64_t timeoutNs) {
   Watchdog& w = Watchdog::get();
   std::unique_lock<std::mutex> lock(w.mu);

@@ -205,6 +205,8 @@ class Machine {
   void kick();
   // Waits for a kick at most timeoutNs; true when kicked.
   bool idle(int64_t timeoutNs);
+  // The running run ends at most `ns` from now (an interrupt waits for IF).
+  void shortenRun(int64_t ns);
   // Whether a vCPU other than `except` could run now (for the pause hint).
   bool otherRunnable(int except) const;
 
