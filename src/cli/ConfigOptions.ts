@@ -7,11 +7,21 @@ import {
   type SerialConfig,
   type SerialPort
 } from "../machine/MachineConfig.js"
-import { CPU_BACKEND_CHOICES } from "../kernel/Kernel.js"
+import type { CpuBackendChoice } from "../kernel/Kernel.js"
 import { isSerialPort, lpcDeviceProblem, parseSerialBackend } from "./LpcSyntax.js"
 import { DEFAULT_MEMORY_BYTES, parseMemorySize } from "./MemorySize.js"
 import { checkEmulation, implementedEmulations } from "./Emulations.js"
 import { checkSlotAddress, formatSlotAddress } from "./SlotSyntax.js"
+
+/**
+ * `-o cpu.backend=` values: Kernel.ts's CPU_BACKEND_CHOICES, spelled out
+ * because importing that module's values would bring the CPU backends into
+ * the CLI's bundle (scripts/build-bundles.mjs); the type checks the list.
+ */
+const CPU_BACKEND_CHOICES = ["auto", "kvm", "soft"] as const satisfies ReadonlyArray<CpuBackendChoice>
+type NoneMissing<T extends never> = T
+// Compiles only while no CpuBackendChoice is missing from the list.
+type MissingCpuBackends = NoneMissing<Exclude<CpuBackendChoice, (typeof CPU_BACKEND_CHOICES)[number]>>
 
 /**
  * bhyve(8) turns every flag into configuration variables (bhyve_config(5)):
