@@ -21,6 +21,6 @@ export const GUESTS = {
 export const COMPUTE_REFERENCE = at("test/guests/build/compute-reference")
 /** The minimal C VMM built from bench/baseline/pio-baseline.c by `make -C test/guests`. */
 export const C_BASELINE = at("test/guests/build/pio-baseline")
-/** The `bhyve` CLI as `tsc -p tsconfig.build.json` emits it. */
-export const BHYVE_CLI = at("dist/cli/bhyve-main.js")
+/** The `bhyve` CLI as `npm run build` bundles it (package.json's bin). */
+export const BHYVE_CLI = at("dist/bundle/bhyve-main.js")
 export const RESULTS_JSON = at("bench/results/latest.json")

@@ -15,7 +15,8 @@ export interface MachineThreadExit {
  * Its stdin is always a pipe; a machine without a stdio port never reads it.
  */
 export const startMachineWorker = (): Worker =>
-  new Worker(new URL("../machine/MachineWorker.js", import.meta.url), { stdin: true })
+  // Beside this module both in tsc's dist/cli/ and in dist/bundle/ (scripts/build-bundles.mjs).
+  new Worker(new URL("./machine-worker-main.js", import.meta.url), { stdin: true })
 
 /**
  * The worker thread that owns the machine, seen from the main thread:

@@ -1,19 +1,33 @@
 #!/usr/bin/env node
-// The machine thread starts loading its code now, while this thread loads its own.
-import { startMachineWorker } from "./MachineThread.js"
+// The rest loads on demand: MachineThread first, to start the machine thread,
+// then the command line and control socket code while that thread loads the
+// machine's, and none of it for `bhyve -h`.
+import { importWithSourceMaps } from "./SourceMappedImport.js"
+
+/** bhyveUsage, put here when scripts/build-bundles.mjs bundles this file (esbuild's define); undefined in tsc's dist/. */
+declare const BHYVE_USAGE: string | undefined
 
 const argv = process.argv.slice(2)
-const early = argv.includes("-h") || argv.includes("--help") ? undefined : startMachineWorker()
-const { bhyveMain } = await import("./BhyveMain.js")
+const bundledUsage = typeof BHYVE_USAGE === "string" ? BHYVE_USAGE : undefined
 
-bhyveMain(argv, early).then(
-  (status) => {
-    process.exitCode = status
-    // The machine thread is gone; don't wait on stdin or stray handles.
-    setImmediate(() => process.exit(status))
-  },
-  (e: unknown) => {
-    process.stderr.write(`bhyve: internal error: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`)
-    process.exit(4)
-  }
-)
+if (bundledUsage !== undefined && (argv[0] === "-h" || argv[0] === "--help")) {
+  // What parsing says: getopt's first option is -h, so the usage text, whatever follows.
+  process.stdout.write(bundledUsage)
+} else {
+  const early = argv.includes("-h") || argv.includes("--help")
+    ? undefined
+    : (await importWithSourceMaps(() => import("./MachineThread.js"))).startMachineWorker()
+  const { bhyveMain } = await importWithSourceMaps(() => import("./BhyveMain.js"))
+
+  bhyveMain(argv, early).then(
+    (status) => {
+      process.exitCode = status
+      // The machine thread is gone; don't wait on stdin or stray handles.
+      setImmediate(() => process.exit(status))
+    },
+    (e: unknown) => {
+      process.stderr.write(`bhyve: internal error: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`)
+      process.exit(4)
+    }
+  )
+}

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-import { bhyvectlMain } from "./BhyvectlMain.js"
+import { importWithSourceMaps } from "./SourceMappedImport.js"
+
+const { bhyvectlMain } = await importWithSourceMaps(() => import("./BhyvectlMain.js"))
 
 // exitCode rather than process.exit(): let a piped --status --json finish writing.
 bhyvectlMain(process.argv.slice(2)).then(

@@ -1,15 +1,15 @@
 import { spawn, spawnSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
 
-export const bhyveBin = fileURLToPath(new URL("../../dist/cli/bhyve-main.js", import.meta.url))
+export const bhyveBin = fileURLToPath(new URL("../../dist/bundle/bhyve-main.js", import.meta.url))
 
-/** Runs the compiled `bhyve` as a user would, stdin closed; never waits more than `timeoutMs`. */
+/** Runs the bundled `bhyve` (what `npm install` builds and package.json's bin names) as a user would, stdin closed; never waits more than `timeoutMs`. */
 export const runBhyve = (args: ReadonlyArray<string>, timeoutMs = 30_000) => {
   const result = spawnSync(process.execPath, [bhyveBin, ...args], { encoding: "utf8", timeout: timeoutMs, stdio: ["ignore", "pipe", "pipe"] })
   return { status: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr }
 }
 
-export const bhyvectlBin = fileURLToPath(new URL("../../dist/cli/bhyvectl-main.js", import.meta.url))
+export const bhyvectlBin = fileURLToPath(new URL("../../dist/bundle/bhyvectl-main.js", import.meta.url))
 
 export const runBhyvectl = (args: ReadonlyArray<string>, timeoutMs = 60_000) => {
   const result = spawnSync(process.execPath, [bhyvectlBin, ...args], { encoding: "utf8", timeout: timeoutMs, stdio: ["ignore", "pipe", "pipe"] })
