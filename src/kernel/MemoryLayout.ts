@@ -26,6 +26,13 @@ export const ramRegions = (bytes: number): ReadonlyArray<RamRegion> => {
 export interface GuestRam {
   readonly size: number
   readonly regions: ReadonlyArray<RamRegion & { readonly bytes: Uint8Array }>
+  /**
+   * Tells the CPU that the host (a device's DMA) wrote these bytes, a view
+   * into one of `regions`: a CPU that keeps code it translated from guest
+   * RAM (the software CPU) drops what came from them. Absent where the CPU
+   * needs no telling (KVM: the hardware sees every write).
+   */
+  readonly hostWrote?: (bytes: Uint8Array) => void
 }
 
 /** The bytes at [gpa, gpa+length), or undefined when any of them is not RAM. */

@@ -66,10 +66,6 @@ const build = (options: SoftBackendOptions): Effect.Effect<Context.Context<SoftS
     const { native, info } = yield* loadCheckedSoft
     const regions = yield* Effect.forEach(ramRegions(memoryBytes), (region) =>
       Effect.map(mapRamRegion(region, options.ramBacking), (buffer) => ({ region, buffer })))
-    const ram: GuestRam = {
-      size: memoryBytes,
-      regions: regions.map(({ region, buffer }) => ({ ...region, bytes: new Uint8Array(buffer) }))
-    }
     const exitBuffer = new ArrayBuffer(EXIT_BUFFER_SIZE)
     const interrupts = makeSlot()
     const clock = makeTimerQueue(nowNs)
@@ -90,6 +86,15 @@ const build = (options: SoftBackendOptions): Effect.Effect<Context.Context<SoftS
       (m) => Effect.sync(() => m.destroy())
     )
     scheduler.bind(machine)
+    const views = regions.map(({ region, buffer }) => ({ ...region, bytes: new Uint8Array(buffer) }))
+    const ram: GuestRam = {
+      size: memoryBytes,
+      regions: views,
+      hostWrote: (bytes) => {
+        const region = views.find((r) => r.bytes.buffer === bytes.buffer)
+        if (region !== undefined) machine.invalidateCode(region.gpa + bytes.byteOffset - region.bytes.byteOffset, bytes.length)
+      }
+    }
     const vcpus = Array.from({ length: cpus }, (_, i) => makeSoftVcpu(machine, scheduler, i))
     const backend: CpuBackendService = {
       name: "soft",

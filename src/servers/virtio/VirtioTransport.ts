@@ -229,7 +229,19 @@ export class VirtioTransport {
   private handle(q: SplitVirtqueue): QueueHandle {
     const isCurrent = (chain: Chain) => chain.generation === q.generation && this.live
     const push = (chain: Chain, written: number) => {
-      if (isCurrent(chain)) q.push(chain.head, Math.min(written, chain.writableLength) >>> 0)
+      if (!isCurrent(chain)) return
+      const length = Math.min(written, chain.writableLength) >>> 0
+      // The device wrote guest RAM behind the CPU's back: a CPU caching translated code must hear of it.
+      const wrote = this.options.ram.hostWrote
+      if (wrote !== undefined) {
+        let left = length
+        for (const buffer of chain.writable) {
+          if (left <= 0) break
+          wrote(buffer.subarray(0, Math.min(left, buffer.length)))
+          left -= buffer.length
+        }
+      }
+      q.push(chain.head, length)
     }
     const signal = () => {
       if (this.live && q.needsInterrupt((this.negotiated & V.F_EVENT_IDX) !== 0n)) this.interruptQueue(q)
