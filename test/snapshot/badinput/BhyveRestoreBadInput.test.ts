@@ -327,26 +327,7 @@ describe("bhyve -r refuses damaged and crafted snapshots (a real --suspend of co
   const craftedCases = (): Array<Case> => {
     const json = (id: string) => chunkJson(state, id)
     const withField = (id: string, field: string, value: Json) => ({ ...json(id), [field]: value })
-    const vm = json("vm")
-    const irqchip = (field: string) => new Uint8Array(Buffer.from(String(vm[field]), "base64"))
     const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64")
-    /** The vm chunk with one redirection entry (low dword) of the IOAPIC replaced. */
-    const ioapicEntry = (pin: number, low: number) => {
-      const bytes = irqchip("ioapic")
-      new DataView(bytes.buffer).setUint32(8 + 24 + 8 * pin, low, true)
-      return { ...vm, ioapic: b64(bytes) }
-    }
-    const ioapicField = (offset: number, set: (v: DataView, at: number) => void) => {
-      const bytes = irqchip("ioapic")
-      set(new DataView(bytes.buffer), 8 + offset)
-      return { ...vm, ioapic: b64(bytes) }
-    }
-    const picByte = (field: "picMaster" | "picSlave", index: number, value: number) => {
-      const bytes = irqchip(field)
-      bytes[8 + index] = value
-      return { ...vm, [field]: b64(bytes) }
-    }
-    const xsaveBytes = Buffer.from(String(json("vcpu/0").xsave), "base64").length
     const crafted = (name: string, edit: Parameters<typeof reseal>[1], says: RegExp, names: Case["names"] = "state"): Case => ({
       name,
       make: (dir) => pair(dir, reseal(state, edit)),
@@ -357,6 +338,60 @@ describe("bhyve -r refuses damaged and crafted snapshots (a real --suspend of co
     const invalid = (id: string, jsonPath: string) => new RegExp(`^chunk ${esc(id)} is invalid:\\nat ${esc(jsonPath)}: .+$`, "m")
     const manifestEdit = (edit: (m: Manifest) => void) => ({ manifest: edit })
     const hostDevice = { id: "gpu0", kind: "virtio-gpu", config: null }
+    const onKvm = state.manifest.chunks.some((c) => c.id === "vm")
+    const [c0, c1] = state.manifest.chunks
+
+    /** The CPU side's own hostile values: KVM's vm and vcpu chunks, or the software CPU's vCPU and irqchip devices. */
+    const cpuCases = (): Array<Case> => {
+      if (!onKvm) {
+        const ioapic = json("device/ioapic")
+        const table = (ioapic.redirectionTable as Array<JsonObject>).slice()
+        const withEntry = (pin: number, low: number) => {
+          const entries = table.slice()
+          entries[pin] = { ...entries[pin], low }
+          return { ...ioapic, redirectionTable: entries }
+        }
+        const pic = json("device/pic")
+        return [
+          crafted("vCPU run state 'dancing'", chunk("vcpu/0", withField("vcpu/0", "runState", "dancing")), invalid("vcpu/0", "$.runState")),
+          crafted("vCPU with 7 debug registers", chunk("vcpu/0", withField("vcpu/0", "dr", ["0", "0", "0", "0", "0", "0", "0"])), invalid("vcpu/0", "$.dr")),
+          crafted("vCPU id 300", chunk("vcpu/0", withField("vcpu/0", "id", 300)), invalid("vcpu/0", "$.id")),
+          crafted("IOAPIC entry with reserved delivery mode 3", chunk("device/ioapic", withEntry(2, (3 << 8) | 0x30)), /^chunk device\/ioapic is invalid:\nat \$\.redirectionTable\[2\]: .+$/m),
+          crafted("IOAPIC entry delivering vector 5", chunk("device/ioapic", withEntry(4, 0x05)), /^chunk device\/ioapic is invalid:\nat \$\.redirectionTable\[4\]: .+$/m),
+          crafted("8259 irq_base 0x21", chunk("device/pic", { ...pic, master: { ...(pic.master as JsonObject), irqBase: 0x21 } }), invalid("device/pic", "$.master.irqBase"))
+        ]
+      }
+      const vm = json("vm")
+      const irqchip = (field: string) => new Uint8Array(Buffer.from(String(vm[field]), "base64"))
+      /** The vm chunk with one redirection entry (low dword) of the IOAPIC replaced. */
+      const ioapicEntry = (pin: number, low: number) => {
+        const bytes = irqchip("ioapic")
+        new DataView(bytes.buffer).setUint32(8 + 24 + 8 * pin, low, true)
+        return { ...vm, ioapic: b64(bytes) }
+      }
+      const ioapicField = (offset: number, set: (v: DataView, at: number) => void) => {
+        const bytes = irqchip("ioapic")
+        set(new DataView(bytes.buffer), 8 + offset)
+        return { ...vm, ioapic: b64(bytes) }
+      }
+      const picByte = (field: "picMaster" | "picSlave", index: number, value: number) => {
+        const bytes = irqchip(field)
+        bytes[8 + index] = value
+        return { ...vm, [field]: b64(bytes) }
+      }
+      const xsaveBytes = Buffer.from(String(json("vcpu/0").xsave), "base64").length
+      return [
+        crafted("vCPU MP state 99", chunk("vcpu/0", withField("vcpu/0", "mpState", 99)), invalid("vcpu/0", "$.mpState")),
+        crafted("vCPU XSAVE area of 4097 bytes", chunk("vcpu/0", withField("vcpu/0", "xsave", b64(new Uint8Array(4097)))), invalid("vcpu/0", "$.xsave")),
+        crafted("vCPU XSAVE area larger than this host's", chunk("vcpu/0", withField("vcpu/0", "xsave", b64(new Uint8Array(xsaveBytes + 4096)))),
+          new RegExp(`^restore of vCPU 0 failed: EINVAL \\(chunk vcpu/0: saved XSAVE area is ${xsaveBytes + 4096} bytes, this host uses ${xsaveBytes}\\)$`, "m")),
+        crafted("vCPU state of another vCPU", chunk("vcpu/0", withField("vcpu/0", "id", 3)), /^restore of vCPU 0 failed: EINVAL \(chunk vcpu\/0 holds vCPU 3's state\)$/m),
+        crafted("IOAPIC entry with reserved delivery mode 3", chunk("vm", ioapicEntry(2, (3 << 8) | 0x30)), /^chunk vm is invalid:\nat \$\.ioapic: IOAPIC redirection entry 2 \(0x330\): delivery mode 3 is reserved$/m),
+        crafted("IOAPIC entry delivering vector 5", chunk("vm", ioapicEntry(4, 0x05)), /^chunk vm is invalid:\nat \$\.ioapic: IOAPIC redirection entry 4 \(0x5\): vector 5 is below 16, .+$/m),
+        crafted("IOAPIC moved off 0xfec00000", chunk("vm", ioapicField(0, (v, at) => v.setBigUint64(at, 0xfee00000n, true))), /^chunk vm is invalid:\nat \$\.ioapic: IOAPIC base address is 0xfee00000, .+$/m),
+        crafted("8259 irq_base 0x21", chunk("vm", picByte("picMaster", 5, 0x21)), /^chunk vm is invalid:\nat \$\.picMaster: 8259 irq_base 0x21 is not a multiple of 8 .+$/m),
+      ]
+    }
 
     const cases: Array<Case> = [
       // The harness's own check: a state file re-sealed without changes passes every check,
@@ -375,7 +410,7 @@ describe("bhyve -r refuses damaged and crafted snapshots (a real --suspend of co
         /^invalid manifest:\nat \$\.formatVersion: 1\.1 disagrees with the header's 1\.0$/m),
       // Unknown kinds.
       crafted("a chunk whose kind this build does not know", manifestEdit((m) => { m.chunks[0].kind = "hpet" }),
-        /^chunk vm is invalid:\nholds hpet\/x86-kvm-vm, expected vm\/x86-kvm-vm$/m),
+        new RegExp(`^chunk ${esc(c0.id)} is invalid:\\nholds hpet/${esc(c0.schema)}, expected ${esc(c0.kind)}/${esc(c0.schema)}$`, "m")),
       crafted("a chunk of a newer version", manifestEdit((m) => { m.chunks.find((c) => c.id === "vcpu/0")!.version = 2 }),
         /^chunk vcpu\/0 is invalid:\nversion 2 is newer than this build reads \(1\)$/m),
       crafted("a device kind this build does not know, with its chunk", {
@@ -387,24 +422,16 @@ describe("bhyve -r refuses damaged and crafted snapshots (a real --suspend of co
       // Values out of their domain, each caught by the schema with its JSON path.
       crafted("UART IER with reserved bits", chunk("device/com1", withField("device/com1", "ier", 0xff)), invalid("device/com1", "$.ier")),
       crafted("UART divisor latch byte 256", chunk("device/com1", withField("device/com1", "dll", 256)), invalid("device/com1", "$.dll")),
-      crafted("vCPU MP state 99", chunk("vcpu/0", withField("vcpu/0", "mpState", 99)), invalid("vcpu/0", "$.mpState")),
-      crafted("vCPU XSAVE area of 4097 bytes", chunk("vcpu/0", withField("vcpu/0", "xsave", b64(new Uint8Array(4097)))), invalid("vcpu/0", "$.xsave")),
-      crafted("vCPU XSAVE area larger than this host's", chunk("vcpu/0", withField("vcpu/0", "xsave", b64(new Uint8Array(xsaveBytes + 4096)))),
-        new RegExp(`^restore of vCPU 0 failed: EINVAL \\(chunk vcpu/0: saved XSAVE area is ${xsaveBytes + 4096} bytes, this host uses ${xsaveBytes}\\)$`, "m")),
-      crafted("vCPU state of another vCPU", chunk("vcpu/0", withField("vcpu/0", "id", 3)), /^restore of vCPU 0 failed: EINVAL \(chunk vcpu\/0 holds vCPU 3's state\)$/m),
-      crafted("IOAPIC entry with reserved delivery mode 3", chunk("vm", ioapicEntry(2, (3 << 8) | 0x30)), /^chunk vm is invalid:\nat \$\.ioapic: IOAPIC redirection entry 2 \(0x330\): delivery mode 3 is reserved$/m),
-      crafted("IOAPIC entry delivering vector 5", chunk("vm", ioapicEntry(4, 0x05)), /^chunk vm is invalid:\nat \$\.ioapic: IOAPIC redirection entry 4 \(0x5\): vector 5 is below 16, .+$/m),
-      crafted("IOAPIC moved off 0xfec00000", chunk("vm", ioapicField(0, (v, at) => v.setBigUint64(at, 0xfee00000n, true))), /^chunk vm is invalid:\nat \$\.ioapic: IOAPIC base address is 0xfee00000, .+$/m),
-      crafted("8259 irq_base 0x21", chunk("vm", picByte("picMaster", 5, 0x21)), /^chunk vm is invalid:\nat \$\.picMaster: 8259 irq_base 0x21 is not a multiple of 8 .+$/m),
+      ...cpuCases(),
       crafted("RTC offset of 1e300 ms (used to hang the machine thread at the first RTC read)", chunk("device/rtc", withField("device/rtc", "offsetMs", 1e300)), invalid("device/rtc", "$.offsetMs")),
       crafted("PM1_CNT without SCI_EN", chunk("device/pm", withField("device/pm", "control", 0)), invalid("device/pm", "$.control")),
       crafted("i8042 waiting for data of a command that takes none", chunk("device/i8042", withField("device/i8042", "awaitingData", 0x20)), invalid("device/i8042", "$.awaitingData")),
       crafted("a chunk that is not JSON", chunk("device/pm", new TextEncoder().encode("{status:0")), /^chunk device\/pm is invalid:\nnot UTF-8 JSON: .+$/m),
       // Offsets and sizes that point outside the file.
       crafted("a chunk offset beyond the end", manifestEdit((m) => { m.chunks[1].offset = 1 << 30 }),
-        /^truncated: chunk vcpu\/0 needs \d+ bytes at offset 1073741824, but the file is \d+ bytes$/m),
+        new RegExp(`^truncated: chunk ${esc(c1.id)} needs \\d+ bytes at offset 1073741824, but the file is \\d+ bytes$`, "m")),
       crafted("a chunk length beyond the end", manifestEdit((m) => { m.chunks[0].length = 2 ** 40 }),
-        /^truncated: chunk vm needs 1099511627776 bytes at offset 96, but the file is \d+ bytes$/m),
+        new RegExp(`^truncated: chunk ${esc(c0.id)} needs 1099511627776 bytes at offset 96, but the file is \\d+ bytes$`, "m")),
       crafted("a chunk offset inside the header", manifestEdit((m) => { m.chunks[2].offset = 10 }), /^invalid manifest:\nat \$\.chunks\[2\]\.offset: 10 lies inside the header$/m),
       crafted("the manifest offset beyond the end", { header: { manifestOffset: 1n << 40n } },
         /^truncated: manifest needs \d+ bytes at offset 1099511627776, but the file is \d+ bytes$/m),
