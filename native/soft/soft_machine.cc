@@ -445,8 +445,14 @@ void Vcpu::afterExit(int r) {
     if ((env_.hflags2() & HF2_NMI) || event_) return;
     event_ = true;
   } else if (r == 2) {
-    // Only worth ending the run if the interrupt can be taken now.
-    if (!(cpu().rflags() & RF_IF) || (env_.hflags() & HF_INHIBIT_IRQ) || event_) return;
+    // Only worth ending the run at once if the interrupt can be taken now;
+    // otherwise end it soon, so that the scheduler checks again after the
+    // guest sets IF (Linux raises THRI with its port lock held, IF clear:
+    // waiting for the next timer let a higher vector overtake it every time).
+    if (!(cpu().rflags() & RF_IF) || (env_.hflags() & HF_INHIBIT_IRQ) || event_) {
+      if (!event_) machine_->shortenRun(100000);
+      return;
+    }
     event_ = true;
   } else if (r < 0) {
     jsException_ = true;

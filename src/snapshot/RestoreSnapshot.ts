@@ -109,14 +109,13 @@ export const restoreMachine = (request: RestoreRequest) =>
       : verify === "all"
       ? yield* verifyMappedRam(fs, snapshot.ramPath, manifest, guestRam)
       : { bytesRead: 0 }
-    for (const part of backend.stateParts) {
-      const state = yield* snapshot.decode(ChunkCodec.make(part), part.id)
-      yield* Effect.mapError(part.restore(state), (e) => new SnapshotMismatch({ path, reason: part.id === "vm" ? `chunk vm: ${e.message}` : e.message }))
+    // Everything decoded first, then put back back-to-back: the clocks in it (TSC, PM timer, PIT) resume from one instant.
+    const cpuStates = yield* Effect.forEach(backend.stateParts, (part) => snapshot.decode(ChunkCodec.make(part), part.id))
+    const deviceStates = yield* Effect.forEach(servers, (server) => snapshot.decode(ChunkCodec.fromDeviceServer(server), `device/${server.id}`))
+    for (const [i, part] of backend.stateParts.entries()) {
+      yield* Effect.mapError(part.restore(cpuStates[i]), (e) => new SnapshotMismatch({ path, reason: part.id === "vm" ? `chunk vm: ${e.message}` : e.message }))
     }
-    for (const server of servers) {
-      const state = yield* snapshot.decode(ChunkCodec.fromDeviceServer(server), `device/${server.id}`)
-      server.restore(state)
-    }
+    servers.forEach((server, i) => server.restore(deviceStates[i]))
     const report: RestoreReport = { snapshotId: manifest.snapshotId, ramBytesRead: ram.bytesRead, restoreMs: performance.now() - started }
     return { machine, config, report }
   })

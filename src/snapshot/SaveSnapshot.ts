@@ -60,21 +60,32 @@ const step = <A, E>(name: SaveStep, effect: Effect.Effect<A, E>, deadlineMs: num
   return Effect.mapError(Effect.catchAllDefect(bounded, crashed), failAt(name, component))
 }
 
-/** One part of the CPU side's state (kernel/Cpu.ts) as a chunk. */
-const cpuChunk = (part: CpuStatePart) =>
-  part.save().pipe(
-    Effect.flatMap((state) => ChunkCodec.encodeChunk(ChunkCodec.make(part), part.id, state)),
-    Effect.mapError(failAt("collect", part.id === "vm" ? "VM" : part.id.replace("vcpu/", "vCPU ")))
-  )
+const partName = (part: CpuStatePart) => (part.id === "vm" ? "VM" : part.id.replace("vcpu/", "vCPU "))
 
-const deviceChunk = (server: DeviceServer) =>
-  Effect.mapError(
-    Effect.flatMap(
-      Effect.try({ try: () => server.save(), catch: (e) => `crashed: ${e instanceof Error ? e.message : String(e)}` }),
-      (state) => ChunkCodec.encodeChunk(ChunkCodec.fromDeviceServer(server), `device/${server.id}`, state)
-    ),
-    failAt("collect", server.id)
-  )
+/**
+ * Every piece of state at one instant, then encoded: clocks the guest can
+ * compare (a vCPU's TSC, the ACPI PM timer, the PIT) keep running on host
+ * time while paused, so collecting one and encoding it before reading the
+ * next would put milliseconds between them (Linux then calls its TSC
+ * unstable after the restore).
+ */
+const collectAll = (parts: ReadonlyArray<CpuStatePart>, servers: ReadonlyArray<DeviceServer>) =>
+  Effect.gen(function*() {
+    const cpuStates = yield* Effect.forEach(parts, (part) => Effect.mapError(part.save(), failAt("collect", partName(part))))
+    const deviceStates = yield* Effect.forEach(servers, (server) =>
+      Effect.mapError(
+        Effect.try({ try: () => server.save(), catch: (e) => `crashed: ${e instanceof Error ? e.message : String(e)}` }),
+        failAt("collect", server.id)
+      ))
+    const cpuChunks = yield* Effect.forEach(parts, (part, i) =>
+      Effect.mapError(ChunkCodec.encodeChunk(ChunkCodec.make(part), part.id, cpuStates[i]), failAt("collect", partName(part))))
+    const deviceChunks = yield* Effect.forEach(servers, (server, i) =>
+      Effect.mapError(
+        ChunkCodec.encodeChunk(ChunkCodec.fromDeviceServer(server), `device/${server.id}`, deviceStates[i]),
+        failAt("collect", server.id)
+      ))
+    return [...cpuChunks, ...deviceChunks]
+  })
 
 /**
  * Save = check, pause, quiesce, collect, write; then (checkpoint) resume.
@@ -106,8 +117,7 @@ export const saveSnapshot = (machine: BuiltMachine, request: SaveRequest): Effec
       for (const server of servers) {
         if (server.quiesce !== undefined) yield* step("quiesce", server.quiesce, deadlines.quiesceMs, server.id)
       }
-      const cpuChunks = yield* Effect.forEach(backend.stateParts, cpuChunk)
-      const devices = yield* Effect.forEach(servers, deviceChunk)
+      const chunks = yield* collectAll(backend.stateParts, servers)
       const host = yield* hostInfo
       const written = yield* writeSnapshot({
         path: request.path,
@@ -118,7 +128,7 @@ export const saveSnapshot = (machine: BuiltMachine, request: SaveRequest): Effec
           vcpuCount: machine.vcpus.length,
           devices: servers.map((s) => ({ id: s.id, kind: s.kind, config: s.config ?? null }))
         },
-        chunks: [...cpuChunks, ...devices],
+        chunks,
         ram
       }).pipe(Effect.mapError(failAt("write")))
       keepPaused = request.mode === "suspend"
