@@ -4,8 +4,8 @@ import { CurrentVcpu } from "../servers/CurrentVcpu.js"
 import { DeviceClock } from "../servers/DeviceClock.js"
 import type { InterruptController } from "../servers/InterruptController.js"
 import type { MsiSink } from "../servers/pci/MsiSink.js"
-import { CpuBackend, type CpuBackendName, type CpuError, CpuUnavailable } from "./Cpu.js"
-import { CpuInterrupts } from "./CpuInterrupts.js"
+import { type CpuBackend, type CpuBackendName, type CpuError, CpuUnavailable } from "./Cpu.js"
+import type { CpuInterrupts } from "./CpuInterrupts.js"
 import * as CpuInterruptsLayer from "./CpuInterrupts.js"
 import { eventLoopClock } from "./EventLoopClock.js"
 import type { GuestMemory, RamBacking } from "./GuestMemory.js"
@@ -61,7 +61,7 @@ export const resolveBackend = (
     return "soft"
   })
 
-/** Neither backend has a per-CPU device on a KVM machine: exits are handled for vCPU 0's loop. */
+/** On KVM the LAPICs are in the kernel: no device server asks which vCPU made an access. */
 const kvmCurrentVcpu = (cpus: number) => Layer.succeed(CurrentVcpu, { current: () => 0, count: cpus })
 
 export const select = (name: CpuBackendName, options: KernelOptions): SelectedKernel =>
@@ -78,4 +78,3 @@ export const select = (name: CpuBackendName, options: KernelOptions): SelectedKe
     }
     : { name, irqchip: "userspace", layer: SoftBackend.layer(options) }
 
-export { CpuBackend, CpuInterrupts }
