@@ -16,10 +16,9 @@ import { afterAll, describe, expect, it } from "@effect/vitest"
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import { createHash, randomBytes } from "node:crypto"
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import * as net from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { bhyveBin, runBhyvectl } from "../support/BhyveProcess.js"
+import { bhyveBin, connectWhenListening, runBhyvectl } from "../support/BhyveProcess.js"
 import { linuxGuest, MARKER, skipReason } from "../support/LinuxGuest.js"
 
 const guest = await linuxGuest()
@@ -410,19 +409,3 @@ describe(title("Debian's Linux on the software CPU, through bhyve"), () => {
     }, 120_000)
   })
 })
-
-/** The console socket appears at bind(), a moment before listen(): connecting in between is refused, so retry. */
-const connectWhenListening = async (path: string, timeoutMs = 20_000): Promise<net.Socket> => {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    try {
-      return await new Promise<net.Socket>((resolve, reject) => {
-        const client = net.connect(path)
-        client.once("connect", () => resolve(client)).once("error", reject)
-      })
-    } catch (e) {
-      if (Date.now() > deadline) throw e
-      await new Promise((r) => setTimeout(r, 20))
-    }
-  }
-}

@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from "node:child_process"
+import * as net from "node:net"
 import { fileURLToPath } from "node:url"
 
 export const bhyveBin = fileURLToPath(new URL("../../dist/bundle/bhyve-main.js", import.meta.url))
@@ -49,3 +50,19 @@ const BACKEND_NOTE = /^bhyve: .*: running on the software CPU\n/m
 
 /** `stderr` without that one line, so a test can ask that bhyve said nothing else. */
 export const besidesBackendNote = (stderr: string): string => stderr.replace(BACKEND_NOTE, "")
+
+/** A socket bhyve serves (a virtio-console port) appears at bind(), a moment before listen(): connecting in between is refused, so retry. */
+export const connectWhenListening = async (path: string, timeoutMs = 20_000): Promise<net.Socket> => {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    try {
+      return await new Promise<net.Socket>((resolve, reject) => {
+        const client = net.connect(path)
+        client.once("connect", () => resolve(client)).once("error", reject)
+      })
+    } catch (e) {
+      if (Date.now() > deadline) throw e
+      await new Promise((r) => setTimeout(r, 20))
+    }
+  }
+}

@@ -1,25 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { mkdtempSync } from "node:fs"
-import * as net from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { besidesBackendNote, runBhyve, startBhyve, waitFor } from "../../support/BhyveProcess.js"
+import { besidesBackendNote, connectWhenListening, runBhyve, startBhyve, waitFor } from "../../support/BhyveProcess.js"
 import { guestPath } from "../../support/GuestRun.js"
-
-const connectWhenListening = async (path: string, timeoutMs = 20_000): Promise<net.Socket> => {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    try {
-      return await new Promise<net.Socket>((resolve, reject) => {
-        const client = net.connect(path)
-        client.once("connect", () => resolve(client)).once("error", reject)
-      })
-    } catch (e) {
-      if (Date.now() > deadline) throw e
-      await new Promise((r) => setTimeout(r, 20))
-    }
-  }
-}
 
 describe("test guests with their own virtio drivers: rnd and console", () => {
   it("vrnd reads random bytes from virtio-rnd: nearly every byte value shows up", () => {
