@@ -6,13 +6,16 @@
  *   poweroff   poweroff -f
  *   reboot     reboot -f
  *   counter    "count N" every second, forever
+ *   countdisk  the same, and after each count mounts /dev/vda read-only, prints the sha256sum
+ *              of bhyvets.file=PATH as disk does, and unmounts it (a disk that must keep
+ *              working across a snapshot)
  *   disk       mount /dev/vda read-only, print the sha256sum of bhyvets.file=PATH (relative to the fs root)
  *   net        eth0 gets bhyvets.ip=ADDR/LEN (default 10.0.2.15/24), then 3 pings to bhyvets.peer=ADDR
  *   rng        16 bytes of /dev/hwrng in hex
  *   console    writes a line to /dev/hvc0
  *   (other)    a shell on the console
  *
- * disk, net, rng and console load their modules first, print
+ * disk, net, rng, console and countdisk load their modules first; the first four print
  * "bhyve-ts-init: ACTION ok" or "bhyve-ts-init: ACTION failed: WHY", then
  * power off. Parameters with a dot are module parameters to the kernel, so
  * they reach init only through /proc/cmdline, which is where it reads them.
@@ -89,6 +92,23 @@ case "$run" in
   counter)
     n=0
     while :; do echo "count $n"; n=$((n + 1)); sleep 1; done ;;
+  countdisk)
+    load $MODULES_disk
+    file=$(arg file)
+    mkdir -p /mnt
+    waitfor /dev/vda || failed countdisk "no /dev/vda"
+    n=0
+    while :; do
+      echo "count $n"
+      # Mounted afresh each time: the last umount drops the device's cache, so every read reaches the disk.
+      if ! mount -o ro /dev/vda /mnt; then failed countdisk "cannot mount /dev/vda"
+      elif sum=$(sha256sum "/mnt/$file"); then echo "bhyve-ts-init: sha256 \${sum%% *} $file"
+      else failed countdisk "cannot read $file"
+      fi
+      umount /mnt 2>/dev/null
+      n=$((n + 1))
+      sleep 1
+    done ;;
   disk)
     load $MODULES_disk
     file=$(arg file)
