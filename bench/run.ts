@@ -4,6 +4,8 @@
  * against baselines measured in this same run, so a slower or faster host
  * moves both sides. Missing a target prints FAIL but still exits 0; only a
  * run that could not be measured (a guest or process failing) exits 1.
+ * `--only a,b` runs the benchmarks whose names contain any of the words
+ * (lower case, non-alphanumerics as "-": `--only linux-boot,checkpoint`).
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -25,11 +27,23 @@ const BENCHMARKS: ReadonlyArray<Benchmark> = [
   SoftCpuBench.benchmark
 ]
 
+const slug = (text: string) => text.toLowerCase().replace(/[^a-z0-9]+/g, "-")
+
+/** The benchmarks `--only` names, all of them without it. */
+const selected = (argv: ReadonlyArray<string>): ReadonlyArray<Benchmark> => {
+  const at = argv.indexOf("--only")
+  if (at < 0) return BENCHMARKS
+  const words = (argv[at + 1] ?? "").split(",").map(slug).filter((w) => w !== "")
+  return BENCHMARKS.filter((b) => words.some((w) => slug(b.name).includes(w)))
+}
+
 const program = Effect.gen(function*() {
   const started = performance.now()
   const rows: Array<Row> = []
   const failures: Array<string> = []
-  for (const bench of BENCHMARKS) {
+  const benchmarks = selected(process.argv.slice(2))
+  if (benchmarks.length === 0) failures.push(`--only matched none of: ${BENCHMARKS.map((b) => slug(b.name)).join(", ")}`)
+  for (const bench of benchmarks) {
     process.stderr.write(`bench: ${bench.name}...\n`)
     const t0 = performance.now()
     const result = yield* Effect.either(bench.run)
