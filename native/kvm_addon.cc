@@ -32,6 +32,10 @@ Napi::Value LoopWatchStop(const Napi::CallbackInfo& info);
 // native/packet_reader.cc
 Napi::Value PacketReaderStart(const Napi::CallbackInfo& info);
 Napi::Value PacketReaderStop(const Napi::CallbackInfo& info);
+// native/uffd_lazy_restore.cc
+Napi::Value LazyRestoreStart(const Napi::CallbackInfo& info);
+Napi::Value LazyRestoreStats(const Napi::CallbackInfo& info);
+Napi::Value LazyRestoreStop(const Napi::CallbackInfo& info);
 }  // namespace bhyve
 
 namespace {
@@ -214,6 +218,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("loopWatchStop", Napi::Function::New(env, bhyve::LoopWatchStop));
   exports.Set("packetReaderStart", Napi::Function::New(env, bhyve::PacketReaderStart));
   exports.Set("packetReaderStop", Napi::Function::New(env, bhyve::PacketReaderStop));
+  exports.Set("lazyRestoreStart", Napi::Function::New(env, bhyve::LazyRestoreStart));
+  exports.Set("lazyRestoreStats", Napi::Function::New(env, bhyve::LazyRestoreStats));
+  exports.Set("lazyRestoreStop", Napi::Function::New(env, bhyve::LazyRestoreStop));
   return exports;
 }
 
