@@ -5,7 +5,10 @@
  * stall from the gaps between tick lines.
  * cmdline: size=MiB (default 256), base=MiB (default 16; the image and its
  * stacks sit below 2 MiB, 3-4 GiB is the uncached hole), every=us (default
- * 500; 0 = no ticks).
+ * 500; 0 = no ticks), tsc_khz=kHz (default 0: measure the TSC against the
+ * ACPI PM timer at 0x408, which only bhyve has there; QEMU's microvm has no
+ * PM timer, so the bench passes the host's TSC rate, which KVM and TCG
+ * guests read).
  *
  * Output, exactly:  memwrite <size>  once, then for rounds r = 1, 2, ...
  * round <r>  after the round; between pages  tick <n>  (n = 1, 2, ...) once
@@ -72,7 +75,8 @@ int main(void)
 		return 0;
 	}
 	uint64_t start = base * MIB, end = start + size * MIB;
-	uint64_t tick_tsc = every ? tsc_per_ms() * every / 1000 : 0;
+	uint64_t tsc_khz = cmdline_u64("tsc_khz", 0);
+	uint64_t tick_tsc = every ? (tsc_khz ? tsc_khz : tsc_per_ms()) * every / 1000 : 0;
 	if (every && tick_tsc == 0)
 		tick_tsc = 1;
 	puts_serial("memwrite ");
