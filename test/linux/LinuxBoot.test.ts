@@ -13,97 +13,17 @@
  * be had; nothing else skips.
  */
 import { afterAll, describe, expect, it } from "@effect/vitest"
-import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import { createHash, randomBytes } from "node:crypto"
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { bhyveBin, connectWhenListening, runBhyvectl } from "../support/BhyveProcess.js"
+import { connectWhenListening, runBhyvectl } from "../support/BhyveProcess.js"
+import { Bhyve, KERNEL_TROUBLE, linuxBootArgs, makeExt2Image, once, trouble, WATCHDOG_VERDICT, watchdogSkewNs } from "../support/LinuxConsole.js"
 import { linuxGuest, MARKER, skipReason } from "../support/LinuxGuest.js"
 
 const guest = await linuxGuest()
 const artifacts = guest.available ? guest.artifacts : undefined
 const title = (s: string) => `${s}${skipReason(guest)}`
-
-/** What the kernel must never say on a healthy machine. */
-const KERNEL_TROUBLE = /WARNING:|BUG:|soft lockup|clocksource .* unstable|Call Trace/
-/** The clocksource watchdog's verdict on the TSC, checked by its own measure after a restore. */
-const WATCHDOG_VERDICT = /timekeeping watchdog .*Marking clocksource 'tsc' as unstable/
-
-interface Line {
-  readonly text: string
-  /** Host milliseconds from the process's spawn to the arrival of the line's newline. */
-  readonly atMs: number
-}
-
-/** A `bhyve` process whose COM1 output is kept as lines (CR stripped), each with its arrival time. */
-class Bhyve {
-  readonly lines: Array<Line> = []
-  stderr = ""
-  readonly exited: Promise<number | null>
-  private partial = ""
-  private readonly child: ChildProcess
-  private readonly started = performance.now()
-
-  constructor(readonly args: ReadonlyArray<string>) {
-    this.child = spawn(process.execPath, [bhyveBin, ...args], { stdio: ["ignore", "pipe", "pipe"] })
-    this.child.stdout!.setEncoding("utf8").on("data", (s: string) => {
-      const atMs = performance.now() - this.started
-      const parts = (this.partial + s).split("\n")
-      this.partial = parts.pop()!
-      for (const p of parts) this.lines.push({ text: p.replace(/\r$/, ""), atMs })
-    })
-    this.child.stderr!.setEncoding("utf8").on("data", (s: string) => (this.stderr += s))
-    this.exited = new Promise((resolve) => this.child.on("exit", (code) => resolve(code)))
-  }
-
-  /** COM1 so far, lines joined with "\n" (an unfinished last line included). */
-  log(): string {
-    return this.lines.map((l) => l.text).join("\n") + (this.partial === "" ? "" : `\n${this.partial}`)
-  }
-
-  find(pattern: RegExp): Line | undefined {
-    return this.lines.find((l) => pattern.test(l.text))
-  }
-
-  /** The first line matching `pattern`, waiting for it at most `timeoutMs`; fails with the log's tail. */
-  async waitLine(pattern: RegExp, timeoutMs: number): Promise<Line> {
-    const deadline = Date.now() + timeoutMs
-    let exitCode: number | null | undefined
-    void this.exited.then((c) => (exitCode = c))
-    for (;;) {
-      const line = this.find(pattern)
-      if (line !== undefined) return line
-      if (exitCode !== undefined || Date.now() > deadline) {
-        const why = exitCode !== undefined ? `bhyve exited (${exitCode})` : `${timeoutMs} ms passed`
-        throw new Error(`no line matching ${pattern} (${why}); COM1 ends:\n${this.log().slice(-2000)}\nstderr:\n${this.stderr.slice(-1000)}`)
-      }
-      await new Promise((r) => setTimeout(r, 10))
-    }
-  }
-
-  /** Exit status, killing the process if it has not exited within `timeoutMs`. */
-  async exit(timeoutMs: number): Promise<number | null | "timeout"> {
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), timeoutMs)))
-    const code = await Promise.race([this.exited, timeout])
-    clearTimeout(timer)
-    if (code === "timeout") this.kill()
-    return code
-  }
-
-  kill(): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGKILL")
-  }
-
-  /** `count N` lines: N and arrival time. */
-  counts(): Array<{ readonly n: number; readonly atMs: number }> {
-    return this.lines.flatMap((l) => {
-      const m = /^count (\d+)$/.exec(l.text)
-      return m === null ? [] : [{ n: Number(m[1]), atMs: l.atMs }]
-    })
-  }
-}
 
 const running = new Set<Bhyve>()
 const scratchDirs: Array<string> = []
@@ -116,30 +36,12 @@ const scratch = () => {
 let vmSerial = 0
 const vmName = (what: string) => `linux-${what}-${process.pid}-${vmSerial++}`
 
-interface BootOptions {
-  readonly what: string
-  readonly cpus: 1 | 2
-  readonly kernel: "vmlinux" | "bzImage"
-  readonly run: string
-  /** More kernel command line (bhyvets.file=...). */
-  readonly cmdline?: string
-  /** More bhyve flags (-s ...), before the VM name. */
-  readonly flags?: ReadonlyArray<string>
-}
+type BootOptions = Omit<Parameters<typeof linuxBootArgs>[1], "name" | "controlSocket"> & { readonly what: string }
 
 const startLinux = (o: BootOptions): { readonly vm: Bhyve; readonly dir: string; readonly name: string } => {
-  const a = artifacts!
   const dir = scratch()
   const name = vmName(o.what)
-  const vm = new Bhyve([
-    "-c", String(o.cpus), "-m", "512M", "-l", "com1,stdio", "-o", "cpu.backend=soft",
-    "-o", `boot.kernel=${o.kernel === "vmlinux" ? a.vmlinux : a.bzImage}`,
-    "-o", `boot.initrd=${a.initramfs}`,
-    "-o", `boot.cmdline=console=ttyS0 bhyvets.run=${o.run}${o.cmdline === undefined ? "" : ` ${o.cmdline}`}`,
-    "-o", `control.socket=${join(dir, "ctl")}`,
-    ...(o.flags ?? []),
-    name
-  ])
+  const vm = new Bhyve(linuxBootArgs(artifacts!, { ...o, name, controlSocket: join(dir, "ctl") }))
   running.add(vm)
   return { vm, dir, name }
 }
@@ -152,12 +54,6 @@ const recordTiming = (what: string, vm: Bhyve) => {
     return l === undefined ? "-" : `${(l.atMs / 1000).toFixed(2)} s`
   }
   timings.push(`${what}: "Run /init" ${at(/Run \/init as init process/)}, init marker ${at(new RegExp(`^${MARKER}$`))}`)
-}
-
-/** Starts `make` on first use and hands every later caller the same result. */
-const once = <A>(make: () => Promise<A>): (() => Promise<A>) => {
-  let p: Promise<A> | undefined
-  return () => (p ??= make())
 }
 
 /** A booted guest that ended (by itself, or killed once it had printed what its tests read). */
@@ -206,9 +102,6 @@ const expectBootedToInit = (vm: Bhyve, cpus: number) => {
   expect(texts[marker + 1]).toBe(`bhyve-ts-init: release ${a.release}`)
   expect(texts[marker + 2]).toBe(`bhyve-ts-init: cpus ${cpus}`)
 }
-
-/** The first line of `vm`'s log that the kernel should not have printed, or undefined. */
-const trouble = (vm: Bhyve): string | undefined => vm.lines.find((l) => KERNEL_TROUBLE.test(l.text))?.text
 
 afterAll(async () => {
   for (const vm of running) vm.kill()
@@ -319,19 +212,9 @@ describe(title("Debian's Linux on the software CPU, through bhyve"), () => {
     }, 90_000)
 
     it.skipIf(!guest.available)("virtio-blk: Linux mounts an ext2 image made here and reads a file with the host's sha256 (run=disk)", async () => {
-      const dir = scratch()
-      const root = join(dir, "root")
-      mkdirSync(join(root, "data"), { recursive: true })
       const content = randomBytes(300_000)
-      writeFileSync(join(root, "data", "blob.bin"), content)
-      writeFileSync(join(root, "readme"), "not the file\n")
-      const image = join(dir, "disk.img")
-      const mkfs = spawnSync("mke2fs", ["-q", "-t", "ext2", "-d", root, image, "8M"], {
-        encoding: "utf8",
-        env: { ...process.env, PATH: `${process.env.PATH ?? ""}:/usr/sbin:/sbin` }
-      })
-      expect(mkfs.error?.message ?? mkfs.stderr, "mke2fs (e2fsprogs) makes the image").toBe("")
-      expect(mkfs.status).toBe(0)
+      const image = join(scratch(), "disk.img")
+      expect(makeExt2Image(image, { "data/blob.bin": content, readme: "not the file\n" }).error).toBeUndefined()
       const { vm } = startLinux({
         what: "disk", cpus: 2, kernel: "vmlinux", run: "disk", cmdline: "bhyvets.file=data/blob.bin",
         flags: pci(`5,virtio-blk,${image}`)
@@ -403,9 +286,8 @@ describe(title("Debian's Linux on the software CPU, through bhyve"), () => {
     // a millisecond, still trips Linux's tolerance now and then (a known gap: one clock for both is the fix).
     it.skipIf(!guest.available)("across the restore the TSC and the ACPI PM timer stay within 1 ms of each other, as Linux measures them", async () => {
       const { restored } = await suspended()
-      const text = restored.log()
-      const watchdog = /'acpi_pm' wd_nsec: (\d+)[\s\S]*?'tsc' cs_nsec: (\d+)/.exec(text)
-      if (watchdog !== null) expect(Math.abs(Number(watchdog[1]) - Number(watchdog[2])), text).toBeLessThan(1_000_000)
+      const skew = watchdogSkewNs(restored.log())
+      if (skew !== undefined) expect(skew, restored.log()).toBeLessThan(1_000_000)
     }, 120_000)
   })
 })

@@ -1,0 +1,162 @@
+/**
+ * A Linux guest's `bhyve` process as the Linux tests watch it: the command
+ * line that boots the kit's kernel and initramfs (test/linux/README.md), COM1
+ * as timed lines, what the kernel must never print, and the ext2 disk image
+ * Linux's virtio-blk driver reads.
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { mkdirSync, writeFileSync } from "node:fs"
+import { dirname, join } from "node:path"
+import { bhyveBin } from "./BhyveProcess.js"
+import type { LinuxGuestArtifacts } from "./LinuxGuest.js"
+
+/** What the kernel must never say on a healthy machine. */
+export const KERNEL_TROUBLE = /WARNING:|BUG:|soft lockup|clocksource .* unstable|Call Trace/
+/** The clocksource watchdog's verdict on the TSC, checked by its own measure after a restore. */
+export const WATCHDOG_VERDICT = /timekeeping watchdog .*Marking clocksource 'tsc' as unstable/
+
+/**
+ * How far apart the watchdog found the ACPI PM timer and the TSC over one
+ * interval (|wd_nsec - cs_nsec|, ns), from the lines that follow its verdict;
+ * undefined when it printed none.
+ */
+export const watchdogSkewNs = (log: string): number | undefined => {
+  const m = /'acpi_pm' wd_nsec: (\d+)[\s\S]*?'tsc' cs_nsec: (\d+)/.exec(log)
+  return m === null ? undefined : Math.abs(Number(m[1]) - Number(m[2]))
+}
+
+export interface Line {
+  readonly text: string
+  /** Host milliseconds from the process's spawn to the arrival of the line's newline. */
+  readonly atMs: number
+}
+
+/** A `bhyve` process whose COM1 output is kept as lines (CR stripped), each with its arrival time. */
+export class Bhyve {
+  readonly lines: Array<Line> = []
+  stderr = ""
+  readonly exited: Promise<number | null>
+  /** performance.now() at the spawn: the zero of this process's `atMs`, comparable between processes. */
+  readonly spawnedAt = performance.now()
+  private partial = ""
+  private readonly child: ChildProcess
+
+  constructor(readonly args: ReadonlyArray<string>) {
+    this.child = spawn(process.execPath, [bhyveBin, ...args], { stdio: ["ignore", "pipe", "pipe"] })
+    this.child.stdout!.setEncoding("utf8").on("data", (s: string) => {
+      const atMs = performance.now() - this.spawnedAt
+      const parts = (this.partial + s).split("\n")
+      this.partial = parts.pop()!
+      for (const p of parts) this.lines.push({ text: p.replace(/\r$/, ""), atMs })
+    })
+    this.child.stderr!.setEncoding("utf8").on("data", (s: string) => (this.stderr += s))
+    this.exited = new Promise((resolve) => this.child.on("exit", (code) => resolve(code)))
+  }
+
+  /** COM1 so far, lines joined with "\n" (an unfinished last line included). */
+  log(): string {
+    return this.lines.map((l) => l.text).join("\n") + (this.partial === "" ? "" : `\n${this.partial}`)
+  }
+
+  find(pattern: RegExp): Line | undefined {
+    return this.lines.find((l) => pattern.test(l.text))
+  }
+
+  /** The first line matching `pattern`, waiting for it at most `timeoutMs`; fails with the log's tail. */
+  async waitLine(pattern: RegExp, timeoutMs: number): Promise<Line> {
+    const deadline = Date.now() + timeoutMs
+    let exitCode: number | null | undefined
+    void this.exited.then((c) => (exitCode = c))
+    for (;;) {
+      const line = this.find(pattern)
+      if (line !== undefined) return line
+      if (exitCode !== undefined || Date.now() > deadline) {
+        const why = exitCode !== undefined ? `bhyve exited (${exitCode})` : `${timeoutMs} ms passed`
+        throw new Error(`no line matching ${pattern} (${why}); COM1 ends:\n${this.log().slice(-2000)}\nstderr:\n${this.stderr.slice(-1000)}`)
+      }
+      await new Promise((r) => setTimeout(r, 10))
+    }
+  }
+
+  /** Exit status, killing the process if it has not exited within `timeoutMs`. */
+  async exit(timeoutMs: number): Promise<number | null | "timeout"> {
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), timeoutMs)))
+    const code = await Promise.race([this.exited, timeout])
+    clearTimeout(timer)
+    if (code === "timeout") this.kill()
+    return code
+  }
+
+  /** Still running: neither exited nor killed. */
+  running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null
+  }
+
+  kill(): void {
+    if (this.running()) this.child.kill("SIGKILL")
+  }
+
+  /** `count N` lines: N and arrival time. */
+  counts(): Array<{ readonly n: number; readonly atMs: number }> {
+    return this.lines.flatMap((l) => {
+      const m = /^count (\d+)$/.exec(l.text)
+      return m === null ? [] : [{ n: Number(m[1]), atMs: l.atMs }]
+    })
+  }
+}
+
+/** The first line of `vm`'s log that the kernel should not have printed, or undefined. */
+export const trouble = (vm: Bhyve): string | undefined => vm.lines.find((l) => KERNEL_TROUBLE.test(l.text))?.text
+
+export interface LinuxBootOptions {
+  readonly name: string
+  readonly controlSocket: string
+  readonly cpus: 1 | 2
+  /** -m; 512M unless given. */
+  readonly memory?: string
+  readonly kernel: "vmlinux" | "bzImage"
+  /** What init does: bhyvets.run= (test/linux/InitScript.ts). */
+  readonly run: string
+  /** More kernel command line (bhyvets.file=...). */
+  readonly cmdline?: string
+  /** More bhyve flags (-s ...), before the VM name. */
+  readonly flags?: ReadonlyArray<string>
+}
+
+/** `bhyve`'s arguments that boot the kit's Linux on the software CPU with COM1 on stdout. */
+export const linuxBootArgs = (a: LinuxGuestArtifacts, o: LinuxBootOptions): ReadonlyArray<string> => [
+  "-c", String(o.cpus), "-m", o.memory ?? "512M", "-l", "com1,stdio", "-o", "cpu.backend=soft",
+  "-o", `boot.kernel=${o.kernel === "vmlinux" ? a.vmlinux : a.bzImage}`,
+  "-o", `boot.initrd=${a.initramfs}`,
+  "-o", `boot.cmdline=console=ttyS0 bhyvets.run=${o.run}${o.cmdline === undefined ? "" : ` ${o.cmdline}`}`,
+  "-o", `control.socket=${o.controlSocket}`,
+  ...(o.flags ?? []),
+  o.name
+]
+
+/**
+ * An 8 MiB ext2 image at `image` holding `files` (paths relative to its
+ * root), made with e2fsprogs' `mke2fs -d` from a tree next to it; the
+ * error names what went wrong.
+ */
+export const makeExt2Image = (image: string, files: Readonly<Record<string, Uint8Array | string>>): { readonly error?: string } => {
+  const root = join(dirname(image), "ext2-root")
+  for (const [path, content] of Object.entries(files)) {
+    mkdirSync(dirname(join(root, path)), { recursive: true })
+    writeFileSync(join(root, path), content)
+  }
+  const mkfs = spawnSync("mke2fs", ["-q", "-t", "ext2", "-d", root, image, "8M"], {
+    encoding: "utf8",
+    env: { ...process.env, PATH: `${process.env.PATH ?? ""}:/usr/sbin:/sbin` }
+  })
+  if (mkfs.error !== undefined) return { error: `mke2fs (e2fsprogs): ${mkfs.error.message}` }
+  if (mkfs.status !== 0 || mkfs.stderr !== "") return { error: `mke2fs exited ${mkfs.status}: ${mkfs.stderr}` }
+  return {}
+}
+
+/** Starts `make` on first use and hands every later caller the same result. */
+export const once = <A>(make: () => Promise<A>): (() => Promise<A>) => {
+  let p: Promise<A> | undefined
+  return () => (p ??= make())
+}
