@@ -12,6 +12,7 @@ import * as Either from "effect/Either"
 import { type Benchmark, type Row } from "./Benchmark.js"
 import * as BootBench from "./BootBench.js"
 import { renderNotes, renderTable, summarize, summaryLine, writeJson } from "./BenchReport.js"
+import * as LinuxBootBench from "./LinuxBootBench.js"
 import { RESULTS_JSON } from "./Paths.js"
 import * as PioExitBench from "./PioExitBench.js"
 import * as SnapshotBench from "./SnapshotBench.js"
@@ -24,7 +25,8 @@ const BENCHMARKS: ReadonlyArray<Benchmark> = [
   BootBench.benchmark,
   SnapshotBench.benchmark,
   VirtioBench.benchmark,
-  SoftCpuBench.benchmark
+  SoftCpuBench.benchmark,
+  LinuxBootBench.benchmark
 ]
 
 const slug = (text: string) => text.toLowerCase().replace(/[^a-z0-9]+/g, "-")
