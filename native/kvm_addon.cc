@@ -36,6 +36,8 @@ Napi::Value PacketReaderStop(const Napi::CallbackInfo& info);
 Napi::Value LazyRestoreStart(const Napi::CallbackInfo& info);
 Napi::Value LazyRestoreStats(const Napi::CallbackInfo& info);
 Napi::Value LazyRestoreStop(const Napi::CallbackInfo& info);
+// native/uffd_write_tracker.cc
+void RegisterWriteTracker(Napi::Env env, Napi::Object exports);
 }  // namespace bhyve
 
 namespace {
@@ -221,6 +223,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("lazyRestoreStart", Napi::Function::New(env, bhyve::LazyRestoreStart));
   exports.Set("lazyRestoreStats", Napi::Function::New(env, bhyve::LazyRestoreStats));
   exports.Set("lazyRestoreStop", Napi::Function::New(env, bhyve::LazyRestoreStop));
+  bhyve::RegisterWriteTracker(env, exports);
   return exports;
 }
 
