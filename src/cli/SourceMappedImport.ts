@@ -1,34 +1,103 @@
 /**
  * How the entry points (bhyve-main, bhyvectl-main, machine-worker-main) load
- * the rest of their code: with source-mapped stack traces on, so that traces
- * from the bundles in dist/bundle/ (scripts/build-bundles.mjs) name src/
- * files. Node reads a module's source map when it loads the module, so this
- * runs before the import; the entry itself is a few lines.
+ * the rest of their code: with stack traces that name src/ files, mapped
+ * through the source maps beside the bundles in dist/bundle/
+ * (scripts/build-bundles.mjs).
  *
- * While loading, stack traces are formatted without the maps: Effect formats
- * one as it initialises (to see whether V8 inlined a function), and through
- * the map that would decode the whole bundle's map, 30-40 ms on every start
- * of each thread. A trace formatted after loading (an error's `stack` is
- * formatted when first read) is mapped.
+ * Node's own source map support (process.setSourceMapsEnabled) reads and
+ * parses every loaded file's map when it loads the file, whether or not a
+ * trace is ever printed: for the two bundles that was about half of each
+ * thread's start-up. Here a map is read only when a trace through its file
+ * is formatted, which a plain boot never does.
+ *
+ * While loading, traces are formatted without the maps: Effect formats one
+ * as it initialises (to see whether V8 inlined a function), and through the
+ * map that would decode the whole bundle's map on every start. A trace
+ * formatted after loading (an error's `stack` is formatted when first read)
+ * is mapped.
  */
+import { existsSync, readFileSync } from "node:fs"
+import { SourceMap, type SourceMapPayload } from "node:module"
+import { dirname, resolve } from "node:path"
+import { fileURLToPath } from "node:url"
+
 export const importWithSourceMaps = async <A>(load: () => Promise<A>): Promise<A> => {
-  process.setSourceMapsEnabled(true)
-  const mapped = Error.prepareStackTrace
   Error.prepareStackTrace = plainStackTrace
   try {
     return await load()
   } finally {
-    Error.prepareStackTrace = mapped
+    Error.prepareStackTrace = mappedStackTrace
+  }
+}
+
+/** The directory of this module: the bundle's own files are there, each with its `.map` beside it. */
+const bundleDirectory = dirname(fileURLToPath(import.meta.url))
+
+/** Maps by generated file (path or file: URL, as V8 names it); null for a file without one. */
+const maps = new Map<string, SourceMap | null>()
+
+const readMap = (file: string): SourceMap | null => {
+  const path = file.startsWith("file:") ? fileURLToPath(file) : file
+  const mapPath = `${path}.map`
+  // Only our own files: Node's internals and other packages keep their traces as they are.
+  if (dirname(path) !== bundleDirectory || !existsSync(mapPath)) return null
+  const payload = JSON.parse(readFileSync(mapPath, "utf8")) as SourceMapPayload
+  const base = resolve(dirname(mapPath), payload.sourceRoot ?? "")
+  return new SourceMap({ ...payload, sources: payload.sources.map((s) => resolve(base, s)) })
+}
+
+const mapOf = (file: string): SourceMap | null => {
+  let map = maps.get(file)
+  if (map === undefined) {
+    try {
+      map = readMap(file)
+    } catch {
+      map = null
+    }
+    maps.set(file, map)
+  }
+  return map
+}
+
+/** One frame as V8 writes it, its generated position replaced by the original one when the file has a map. */
+const mappedFrame = (frame: NodeJS.CallSite): string => {
+  const text = String(frame)
+  const file = frame.getFileName()
+  const line = frame.getLineNumber()
+  const column = frame.getColumnNumber()
+  if (file === undefined || file === null || line === null || column === null) return text
+  const map = mapOf(file)
+  if (map === null) return text
+  // An empty object where the map has no entry for the position.
+  const entry = map.findEntry(line - 1, column - 1)
+  if (!("originalSource" in entry)) return text
+  const generated = `${file}:${line}:${column}`
+  const at = text.lastIndexOf(generated)
+  if (at < 0) return text
+  const original = `${entry.originalSource}:${entry.originalLine + 1}:${entry.originalColumn + 1}`
+  return `${text.slice(0, at)}${original}${text.slice(at + generated.length)}`
+}
+
+const head = (error: Error): string => {
+  try {
+    return Error.prototype.toString.call(error)
+  } catch {
+    return "<error>"
   }
 }
 
 /** V8's own format: "Error: message" and one "    at ..." line per frame. */
-const plainStackTrace = (error: Error, frames: ReadonlyArray<NodeJS.CallSite>): string => {
-  let head: string
+const plainStackTrace = (error: Error, frames: ReadonlyArray<NodeJS.CallSite>): string =>
+  frames.length === 0 ? head(error) : `${head(error)}\n    at ${frames.join("\n    at ")}`
+
+/** The same, each frame in one of our files mapped to its source. */
+const mappedStackTrace = (error: Error, frames: ReadonlyArray<NodeJS.CallSite>): string => {
+  if (frames.length === 0) return head(error)
+  let lines: Array<string>
   try {
-    head = Error.prototype.toString.call(error)
+    lines = frames.map(mappedFrame)
   } catch {
-    head = "<error>"
+    return plainStackTrace(error, frames)
   }
-  return frames.length === 0 ? head : `${head}\n    at ${frames.join("\n    at ")}`
+  return `${head(error)}\n    at ${lines.join("\n    at ")}`
 }
