@@ -17,12 +17,14 @@ const choice = <A extends string>(options: Readonly<Record<string, string>>, key
 
 /**
  * The `-o` keys a restore reads: `snapshot.verify` (all: every RAM block's
- * checksum before the guest runs; state: only the state file) and
- * `snapshot.ram` (copy: read RAM into fresh memory; map: map the RAM file
- * copy-on-write, a lazy restore). Anything else is an error, not a default.
+ * checksum before the guest reads it; state: only the state file) and
+ * `snapshot.ram` (lazy, the default: the guest starts at once and each RAM
+ * block is read and checked when first touched, the rest in the background;
+ * copy: read and check all RAM into fresh memory first; map: map the RAM
+ * file copy-on-write, checked up front). Anything else is an error, not a default.
  */
 export const parseRestoreOptions = (options: Readonly<Record<string, string>>): Either.Either<RestoreOptions, string> =>
   Either.all({
     verify: choice<Verify>(options, "snapshot.verify", ["all", "state"], "all"),
-    ram: choice<RamRestoreMode>(options, "snapshot.ram", ["copy", "map"], "copy")
+    ram: choice<RamRestoreMode>(options, "snapshot.ram", ["lazy", "copy", "map"], "lazy")
   })

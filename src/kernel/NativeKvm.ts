@@ -4,6 +4,7 @@ import { existsSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { NativeAddonMissing } from "./KvmError.js"
+import type { LazyRestoreNative } from "./LazyRestoreNative.js"
 
 /** Who connected to a Unix socket, as the kernel recorded it at connect(2) (SO_PEERCRED). */
 export interface PeerCredentials {
@@ -36,7 +37,7 @@ export interface ApThreadsNative {
  * The native addon's surface (native/kvm_addon.cc). Every call returns a
  * negative errno on failure instead of throwing.
  */
-export interface NativeKvm extends ApThreadsNative {
+export interface NativeKvm extends ApThreadsNative, LazyRestoreNative {
   /** open(path, O_RDWR | O_CLOEXEC | extraFlags). */
   readonly open: (path: string, extraFlags?: number) => number
   readonly close: (fd: number) => number

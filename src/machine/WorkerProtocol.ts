@@ -10,7 +10,7 @@ import type { MachineConfig } from "./MachineConfig.js"
  */
 export type MachineWorkerData =
   | { readonly _tag: "Boot"; readonly config: MachineConfig }
-  | { readonly _tag: "Restore"; readonly path: string; readonly overrides: RestoreOverrides; readonly verify: "all" | "state"; readonly ram: "copy" | "map" }
+  | { readonly _tag: "Restore"; readonly path: string; readonly overrides: RestoreOverrides; readonly verify: "all" | "state"; readonly ram: "lazy" | "copy" | "map" }
 
 export type FromMachine =
   /** The guest is about to run; `kickHandles` force each vCPU out of its run. */

@@ -1,8 +1,10 @@
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import { writeSync } from "node:fs"
 import { CpuBackend } from "../kernel/Cpu.js"
 import { GuestMemory, type RamBacking } from "../kernel/GuestMemory.js"
+import { MachineClock } from "../kernel/MachineClock.js"
 import { ramRegions } from "../kernel/MemoryLayout.js"
 import * as Machine from "../machine/Machine.js"
 import { specFromConfig } from "../machine/MachineFromConfig.js"
@@ -11,8 +13,10 @@ import * as ChunkCodec from "./format/ChunkCodec.js"
 import type { Verify } from "./format/RamReader.js"
 import { withFile } from "./format/FileOps.js"
 import { matchRamRegions, verifyMappedRam } from "./format/RamReader.js"
+import { type LazyRamSession, startLazyRam } from "./format/LazyRamRestore.js"
 import { SnapshotFs } from "./format/SnapshotFs.js"
 import { readSnapshot } from "./format/SnapshotReader.js"
+import { MACHINE_CLOCK_CHUNK, machineClockCodec, machineClockOfOldSnapshot } from "./MachineClockChunk.js"
 import { applyOverrides, type RestoreOverrides } from "./RestoreOverrides.js"
 
 /** The snapshot and the machine rebuilt from it do not fit together. */
@@ -26,19 +30,22 @@ export class SnapshotMismatch extends Data.TaggedError("SnapshotMismatch")<{
 }
 
 /**
- * How guest RAM comes back: "copy" reads the RAM file into fresh memory
- * before the guest runs; "map" maps the file copy-on-write, so pages are
- * read when first touched (a lazy restore: the guest starts at once, and
- * the file must then stay as it is while the guest runs).
+ * How guest RAM comes back: "lazy" starts the guest on empty memory and a
+ * userfaultfd handler fills each block, checked, when first touched, and the
+ * rest in the background (the file must stay as it is until that is done);
+ * "copy" reads (and checks) the whole RAM file into fresh memory before the
+ * guest runs; "map" maps the file copy-on-write, checked up front with
+ * verify=all, so pages are read when first touched (the file must then stay
+ * as it is while the guest runs).
  */
-export type RamRestoreMode = "copy" | "map"
+export type RamRestoreMode = "lazy" | "copy" | "map"
 
 export interface RestoreRequest {
   readonly path: string
   readonly overrides?: RestoreOverrides
   /** "all" checks every RAM block's checksum before the guest runs; "state" only the state file. */
   readonly verify?: Verify
-  /** "copy" when not given. */
+  /** "lazy" when not given. */
   readonly ram?: RamRestoreMode
 }
 
@@ -47,6 +54,10 @@ export interface RestoreReport {
   readonly ramBytesRead: number
   /** From the request to a machine ready to run its first instruction. */
   readonly restoreMs: number
+  /** How RAM came back: "copy" also when lazy was asked for and userfaultfd could not be had. */
+  readonly ram: RamRestoreMode
+  /** The lazy restore's handler, while it fills RAM. */
+  readonly lazy?: LazyRamSession
 }
 
 /**
@@ -97,14 +108,23 @@ export const restoreMachine = (request: RestoreRequest) =>
     }
     const backend = Context.get(machine.context, CpuBackend)
     // Every chunk must be state this build puts back: none is silently dropped.
-    const understood = new Set([...backend.stateParts.map((p) => p.id), ...servers.map((s) => `device/${s.id}`)])
+    const understood = new Set([MACHINE_CLOCK_CHUNK, ...backend.stateParts.map((p) => p.id), ...servers.map((s) => `device/${s.id}`)])
     const unread = manifest.chunks.filter((c) => !understood.has(c.id)).map((c) => `${c.id} (${c.kind}/${c.schema} v${c.version})`)
     if (unread.length > 0) {
       return yield* new SnapshotMismatch({ path, reason: `holds state this build cannot restore: ${unread.join(", ")}` })
     }
     const guestRam = Context.get(machine.context, GuestMemory)
     const verify = request.verify ?? "all"
-    const ram = !mapped
+    const asked = request.ram ?? "lazy"
+    // Lazy: nothing read up front; where userfaultfd cannot be had, one line says so and RAM is copied.
+    const lazy = asked !== "lazy" ? undefined : yield* Effect.catchTag(
+      startLazyRam(fs, snapshot.ramPath, manifest, guestRam, verify),
+      "LazyRestoreUnavailable",
+      (e) => Effect.as(Effect.sync(() => writeSync(2, `bhyve: -o snapshot.ram=lazy: ${e.message}: copying RAM instead\n`)), undefined)
+    )
+    const ram = lazy !== undefined
+      ? { bytesRead: 0 }
+      : !mapped
       ? yield* snapshot.restoreRam(guestRam, { verify })
       : verify === "all"
       ? yield* verifyMappedRam(fs, snapshot.ramPath, manifest, guestRam)
@@ -112,10 +132,23 @@ export const restoreMachine = (request: RestoreRequest) =>
     // Everything decoded first, then put back back-to-back: the clocks in it (TSC, PM timer, PIT) resume from one instant.
     const cpuStates = yield* Effect.forEach(backend.stateParts, (part) => snapshot.decode(ChunkCodec.make(part), part.id))
     const deviceStates = yield* Effect.forEach(servers, (server) => snapshot.decode(ChunkCodec.fromDeviceServer(server), `device/${server.id}`))
+    const clockState = manifest.chunks.some((c) => c.id === MACHINE_CLOCK_CHUNK)
+      ? yield* snapshot.decode(machineClockCodec, MACHINE_CLOCK_CHUNK)
+      : machineClockOfOldSnapshot(cpuStates)
+    // The machine clock first, stopped at the saved instant until the guest runs: everything after is restored relative to it.
+    const clock = Context.get(machine.context, MachineClock)
+    clock.stop()
+    clock.set(clockState.ns)
     for (const [i, part] of backend.stateParts.entries()) {
       yield* Effect.mapError(part.restore(cpuStates[i]), (e) => new SnapshotMismatch({ path, reason: part.id === "vm" ? `chunk vm: ${e.message}` : e.message }))
     }
     servers.forEach((server, i) => server.restore(deviceStates[i]))
-    const report: RestoreReport = { snapshotId: manifest.snapshotId, ramBytesRead: ram.bytesRead, restoreMs: performance.now() - started }
+    const report: RestoreReport = {
+      snapshotId: manifest.snapshotId,
+      ramBytesRead: ram.bytesRead,
+      restoreMs: performance.now() - started,
+      ram: lazy !== undefined ? "lazy" : mapped ? "map" : "copy",
+      lazy
+    }
     return { machine, config, report }
   })

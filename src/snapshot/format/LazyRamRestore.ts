@@ -1,0 +1,113 @@
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import { constants } from "node:os"
+import type { NativeAddonMissing } from "../../kernel/KvmError.js"
+import type { LazyRestoreStats } from "../../kernel/LazyRestoreNative.js"
+import type { GuestRam } from "../../kernel/MemoryLayout.js"
+import { loadNativeKvm } from "../../kernel/NativeKvm.js"
+import type { SnapshotManifest } from "./Manifest.js"
+import type { Verify } from "./RamReader.js"
+import { matchRamRegions } from "./RamReader.js"
+import type { SnapshotFsService } from "./SnapshotFs.js"
+import { RamFileMismatch, SnapshotIoError } from "./SnapshotErrors.js"
+
+/**
+ * Lazy restore of guest RAM: the guest starts at once on empty anonymous
+ * memory registered with userfaultfd, and a native thread fills each RAM
+ * block the first time anything touches it, after checking the block's
+ * SHA-256 against the manifest (native/uffd_lazy_restore.cc); between
+ * faults it installs the rest in order, then unregisters the range. A block
+ * that fails its check is never installed: the process prints one line
+ * naming the RAM file and the block and exits 4 (the faulting thread cannot
+ * be let go, and may be the machine thread itself).
+ */
+
+/** userfaultfd cannot be had here (an old kernel, a seccomp filter, no privilege): the restore copies instead. */
+export class LazyRestoreUnavailable extends Data.TaggedError("LazyRestoreUnavailable")<{
+  readonly errno: number
+}> {
+  override get message() {
+    const name = Object.entries(constants.errno).find(([, n]) => n === this.errno)?.[0] ?? `errno ${this.errno}`
+    return `userfaultfd unavailable (${name})`
+  }
+}
+
+export interface LazyRamSession {
+  /** What the handler thread has done so far. */
+  readonly stats: Effect.Effect<LazyRestoreStats>
+}
+
+/** Test-only fault injection: the handler thread fails after this many blocks (a handler that dies must end the VM, never hang it). */
+const DIE_AFTER_ENV = "BHYVE_TEST_LAZY_RESTORE_DIE_AFTER"
+
+const dieAfter = (): number => {
+  const n = Number(process.env[DIE_AFTER_ENV])
+  return Number.isSafeInteger(n) && n >= 0 ? n : -1
+}
+
+const digestBytes = (manifest: SnapshotManifest) => {
+  const count = manifest.ram.regions.reduce((n, r) => n + r.blocks.length, 0)
+  const data = new Uint8Array(count)
+  const digests = new Uint8Array(count * 32)
+  let i = 0
+  for (const region of manifest.ram.regions) {
+    for (const digest of region.blocks) {
+      if (digest !== "zero") {
+        data[i] = 1
+        digests.set(Buffer.from(digest, "hex"), i * 32)
+      }
+      i++
+    }
+  }
+  return { data, digests }
+}
+
+/**
+ * Registers guest RAM (fresh, untouched anonymous memory laid out as the
+ * snapshot's) and starts the handler thread; the RAM file stays open and the
+ * thread runs until the scope closes (after the machine has stopped).
+ */
+export const startLazyRam = (
+  fs: SnapshotFsService,
+  ramPath: string,
+  manifest: SnapshotManifest,
+  ram: GuestRam,
+  verify: Verify
+): Effect.Effect<LazyRamSession, RamFileMismatch | SnapshotIoError | LazyRestoreUnavailable | NativeAddonMissing, Scope.Scope> =>
+  Effect.gen(function*() {
+    const targets = yield* matchRamRegions(ramPath, manifest, ram.regions)
+    const native = yield* loadNativeKvm
+    const file = yield* Effect.acquireRelease(
+      Effect.mapError(fs.open(ramPath, "read"), (e) =>
+        e.code === "ENOENT"
+          ? new RamFileMismatch({ path: ramPath, reason: "the file is missing" })
+          : new SnapshotIoError({ path: e.path, op: e.op, code: e.code })),
+      (f) => Effect.ignore(fs.close(f))
+    )
+    const { data, digests } = digestBytes(manifest)
+    const id = yield* Effect.acquireRelease(
+      Effect.suspend(() => {
+        const started = native.lazyRestoreStart({
+          ramFd: file.fd,
+          regions: manifest.ram.regions.map((r, i) => ({ bytes: targets[i].bytes, gpa: r.gpa, fileOffset: r.fileOffset })),
+          blockSize: manifest.ram.blockSize,
+          data,
+          digests,
+          verify: verify === "all",
+          failurePrefix: `bhyve: ${ramPath}: `,
+          dieAfter: dieAfter()
+        })
+        return started < 0 ? Effect.fail(new LazyRestoreUnavailable({ errno: -started })) : Effect.succeed(started)
+      }),
+      (id) => Effect.sync(() => native.lazyRestoreStop(id))
+    )
+    const stats = Effect.sync((): LazyRestoreStats => {
+      const s = native.lazyRestoreStats(id)
+      // Only after the scope closed: the thread is gone and nothing is registered any more.
+      return typeof s === "number"
+        ? { blocks: data.length, faultBlocks: 0, backgroundBlocks: 0, bytesRead: 0, registered: false, complete: false }
+        : s
+    })
+    return { stats }
+  })
