@@ -1,0 +1,230 @@
+/**
+ * Snapshots of a running Debian Linux on the software CPU, through `bhyve`
+ * and `bhyvectl` processes as a user runs them (issue 11, item 4; the plain
+ * suspend/restore is in LinuxBoot.test.ts):
+ *
+ * - `bhyvectl --checkpoint` while init counts, then the original and a copy
+ *   restored from the checkpoint run side by side, each counting on from
+ *   where it was, the copy still reading its virtio-blk disk;
+ * - a 1 GiB guest suspended mid-count comes back with `-o snapshot.ram=map`
+ *   (guest RAM a copy-on-write mapping of the RAM file), with a copying
+ *   restore and with the default, each timed from spawn to its next line.
+ *
+ * The kernel may not print a warning in any of them. The clocksource
+ * watchdog's verdict after a restore is judged by its own figures instead,
+ * as LinuxBoot.test.ts does: the TSC and the ACPI PM timer must stay within
+ * 1 ms of each other across it.
+ *
+ * Every test skips, with the kit's reason, when the Debian packages could not
+ * be had; nothing else skips.
+ */
+import { afterAll, describe, expect, it } from "@effect/vitest"
+import { execFile } from "node:child_process"
+import { createHash, randomBytes } from "node:crypto"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { bhyvectlBin } from "../support/BhyveProcess.js"
+import { Bhyve, KERNEL_TROUBLE, linuxBootArgs, type LinuxBootOptions, makeExt2Image, once, trouble, WATCHDOG_VERDICT, watchdogSkewNs } from "../support/LinuxConsole.js"
+import { linuxGuest, skipReason } from "../support/LinuxGuest.js"
+
+const guest = await linuxGuest()
+const artifacts = guest.available ? guest.artifacts : undefined
+const title = (s: string) => `${s}${skipReason(guest)}`
+
+const running = new Set<Bhyve>()
+const scratchDirs: Array<string> = []
+/** A directory for one machine's control sockets, snapshot and disk image, removed after the file. */
+const scratch = () => {
+  const dir = mkdtempSync(join(tmpdir(), "bhyve-linux-snap-"))
+  scratchDirs.push(dir)
+  return dir
+}
+let vmSerial = 0
+const vmName = (what: string) => `linux-${what}-${process.pid}-${vmSerial++}`
+
+const start = (args: ReadonlyArray<string>): Bhyve => {
+  const vm = new Bhyve(args)
+  running.add(vm)
+  return vm
+}
+
+const startLinux = (dir: string, o: Omit<LinuxBootOptions, "name" | "controlSocket" | "kernel" | "cpus"> & { readonly what: string }) => {
+  const name = vmName(o.what)
+  return { name, vm: start(linuxBootArgs(artifacts!, { ...o, name, cpus: 1, kernel: "vmlinux", controlSocket: join(dir, "ctl") })) }
+}
+
+/**
+ * `bhyvectl` without blocking this process: the COM1 lines of the guests
+ * keep arriving (and get their true arrival times) while it runs.
+ */
+const bhyvectl = (args: ReadonlyArray<string>) =>
+  new Promise<{ readonly status: number; readonly stderr: string }>((resolve) => {
+    execFile(process.execPath, [bhyvectlBin, ...args], { timeout: 60_000 }, (error, _stdout, stderr) => {
+      resolve({ status: error === null ? 0 : typeof error.code === "number" ? error.code : -1, stderr })
+    })
+  })
+
+/** Figures for the summary printed at the end. */
+const figures: Array<string> = []
+
+/** The lines after the restore the kernel should not have printed; the watchdog's verdict is judged by its figures instead. */
+const troubleAfterRestore = (vm: Bhyve): string | undefined =>
+  vm.lines.find((l) => KERNEL_TROUBLE.test(l.text) && !WATCHDOG_VERDICT.test(l.text))?.text
+
+afterAll(async () => {
+  for (const vm of running) vm.kill()
+  await Promise.all([...running].map((vm) => vm.exited))
+  for (const dir of scratchDirs) rmSync(dir, { recursive: true, force: true })
+  if (figures.length > 0) console.log(`Linux snapshots on the software CPU:\n  ${figures.join("\n  ")}`)
+})
+
+describe(title("Snapshots of a running Debian Linux on the software CPU, through bhyve"), () => {
+  describe("bhyvectl --checkpoint, then the original and a copy restored from it run on side by side (1 vCPU, virtio-blk)", () => {
+    const FILE = "data/blob.bin"
+    const content = randomBytes(300_000)
+    const sha = createHash("sha256").update(content).digest("hex")
+    const SHA_LINE = `bhyve-ts-init: sha256 ${sha} ${FILE}`
+
+    /**
+     * The original counted to 3 (mounting its disk after each count) and was
+     * checkpointed; the copy was restored from that while the original ran,
+     * and both were kept until each had printed three more count lines
+     * (and the copy its disk's checksum) with the other running.
+     */
+    const checkpointed = once(async () => {
+      const dir = scratch()
+      const image = join(dir, "disk.img")
+      const made = makeExt2Image(image, { [FILE]: content, readme: "not the file\n" })
+      if (made.error !== undefined) throw new Error(made.error)
+      // Read-only for both machines: the copy opens the same image (a restore keeps the snapshot's disk path).
+      const { vm: original, name } = startLinux(dir, {
+        what: "ckpt", run: "countdisk", cmdline: `bhyvets.file=${FILE}`,
+        flags: ["-s", "0,hostbridge", "-s", `5,virtio-blk,${image},ro`, "-s", "31,lpc"]
+      })
+      const snapshot = join(dir, "linux.snap")
+      await original.waitLine(/^count 3$/, 90_000)
+      const lastBefore = original.counts().at(-1)!.n
+      const ctl = await bhyvectl([`--vm=${name}`, `--socket=${join(dir, "ctl")}`, `--checkpoint=${snapshot}`])
+      const lastAtReply = original.counts().at(-1)?.n ?? lastBefore
+      const copy = start(["-r", snapshot, "-o", `control.socket=${join(dir, "ctl-copy")}`, vmName("ckpt-copy")])
+      try {
+        const first = (await copy.waitLine(/^count \d+$/, 60_000)).text
+        const firstN = Number(first.slice("count ".length))
+        await copy.waitLine(new RegExp(`^count ${firstN + 3}$`), 60_000)
+        await copy.waitLine(new RegExp(`^${SHA_LINE}$`), 10_000).catch(() => undefined)
+        const originalNow = original.counts().at(-1)!.n
+        await original.waitLine(new RegExp(`^count ${originalNow + 1}$`), 30_000)
+      } finally {
+        copy.kill()
+        original.kill()
+      }
+      return { original, copy, ctl, lastBefore, lastAtReply }
+    })
+
+    it.skipIf(!guest.available)("bhyvectl --checkpoint succeeds with nothing on stderr", async () => {
+      const { ctl } = await checkpointed()
+      expect(ctl.stderr).toBe("")
+      expect(ctl.status).toBe(0)
+    }, 180_000)
+
+    it.skipIf(!guest.available)("the original runs on through the checkpoint: every number once, in order, and still counting after the copy started", async () => {
+      const { original, copy } = await checkpointed()
+      const counts = original.counts()
+      counts.forEach((c, i) => expect(c.n, original.log().slice(-1500)).toBe(i))
+      const copyStartedMs = copy.spawnedAt - original.spawnedAt
+      expect(counts.filter((c) => c.atMs > copyStartedMs).length).toBeGreaterThanOrEqual(3)
+    }, 180_000)
+
+    it.skipIf(!guest.available)("the copy counts on from the number after the last the original printed before the checkpoint, and boots nothing again", async () => {
+      const { copy, lastBefore, lastAtReply } = await checkpointed()
+      const counts = copy.counts()
+      // The checkpoint was taken somewhere between the request and the reply.
+      expect(counts[0].n).toBeGreaterThan(lastBefore)
+      expect(counts[0].n).toBeLessThanOrEqual(lastAtReply + 1)
+      counts.forEach((c, i) => expect(c.n).toBe(counts[0].n + i))
+      expect(counts.length).toBeGreaterThanOrEqual(4)
+      expect(copy.find(/Linux version|bhyve-ts-init: up/)).toBeUndefined()
+    }, 180_000)
+
+    it.skipIf(!guest.available)("both count at the same time: the original prints lines while the copy prints its own", async () => {
+      const { original, copy } = await checkpointed()
+      const copyCounts = copy.counts()
+      const from = copy.spawnedAt + copyCounts[0].atMs
+      const to = copy.spawnedAt + copyCounts.at(-1)!.atMs
+      const overlapping = original.counts().filter((c) => original.spawnedAt + c.atMs >= from && original.spawnedAt + c.atMs <= to)
+      expect(overlapping.length, `copy counted ${copyCounts.map((c) => c.n).join(",")}`).toBeGreaterThanOrEqual(2)
+    }, 180_000)
+
+    it.skipIf(!guest.available)("the copy still mounts its disk and reads the file with the host's sha256, after its second count", async () => {
+      const { copy } = await checkpointed()
+      const second = copy.lines.findIndex((l) => l.text === `count ${copy.counts()[1].n}`)
+      const after = copy.lines.slice(second).map((l) => l.text)
+      expect(after, copy.log().slice(-1500)).toContain(SHA_LINE)
+      expect(copy.find(/^bhyve-ts-init: countdisk failed/)?.text).toBeUndefined()
+    }, 180_000)
+
+    it.skipIf(!guest.available)("no kernel warning, BUG, lockup, unstable clocksource or call trace in the original", async () => {
+      const { original } = await checkpointed()
+      expect(trouble(original), original.log().slice(-2000)).toBeUndefined()
+    }, 180_000)
+
+    it.skipIf(!guest.available)("no kernel warning, BUG, lockup or call trace in the copy, and its TSC and ACPI PM timer within 1 ms across the restore", async () => {
+      const { copy } = await checkpointed()
+      expect(troubleAfterRestore(copy), copy.log()).toBeUndefined()
+      const skew = watchdogSkewNs(copy.log())
+      if (skew !== undefined) {
+        figures.push(`checkpoint copy: the clocksource watchdog saw the TSC and acpi_pm ${(skew / 1000).toFixed(0)} us apart`)
+        expect(skew, copy.log()).toBeLessThan(1_000_000)
+      }
+    }, 180_000)
+  })
+
+  describe("a 1 GiB Linux suspended mid-count, restored lazily with -o snapshot.ram=map (1 vCPU)", () => {
+    /** The 1 GiB original, suspended after `count 3`: its snapshot and the last number it printed. */
+    const suspended = once(async () => {
+      const dir = scratch()
+      const { vm, name } = startLinux(dir, { what: "big", memory: "1G", run: "counter" })
+      const snapshot = join(dir, "linux-1g.snap")
+      await vm.waitLine(/^count 3$/, 90_000)
+      const ctl = await bhyvectl([`--vm=${name}`, `--socket=${join(dir, "ctl")}`, `--suspend=${snapshot}`])
+      const status = await vm.exit(60_000)
+      return { original: vm, ctl, status, snapshot, last: vm.counts().at(-1)!.n }
+    })
+
+    /** `bhyve -r` of the 1 GiB snapshot with `options`, kept until its first count line and timed from spawn to it. */
+    const restore = (what: string, options: ReadonlyArray<string>) =>
+      once(async () => {
+        const { snapshot } = await suspended()
+        const vm = start(["-r", snapshot, ...options.flatMap((o) => ["-o", o])])
+        try {
+          const line = await vm.waitLine(/^count \d+$/, 60_000)
+          figures.push(`1 GiB restore, ${what}: spawn -> next count line ${line.atMs.toFixed(0)} ms (first COM1 line at ${vm.lines[0].atMs.toFixed(0)} ms)`)
+          return { vm, line }
+        } finally {
+          vm.kill()
+        }
+      })
+    const mapped = restore("snapshot.ram=map", ["snapshot.ram=map"])
+    const copied = restore("snapshot.ram=copy", ["snapshot.ram=copy"])
+    const byDefault = restore("the default RAM mode", [])
+
+    it.skipIf(!guest.available)("bhyvectl --suspend of the 1 GiB guest succeeds and bhyve exits 0", async () => {
+      const { ctl, status } = await suspended()
+      expect(ctl.stderr).toBe("")
+      expect(ctl.status).toBe(0)
+      expect(status).toBe(0)
+    }, 180_000)
+
+    for (const [what, restored] of [["snapshot.ram=map", mapped], ["snapshot.ram=copy", copied], ["the default RAM mode", byDefault]] as const) {
+      it.skipIf(!guest.available)(`restored with ${what}: the next line is the next count, with no kernel warning before it`, async () => {
+        const { last } = await suspended()
+        const { vm, line } = await restored()
+        expect(line.text).toBe(`count ${last + 1}`)
+        expect(troubleAfterRestore(vm), vm.log()).toBeUndefined()
+        const skew = watchdogSkewNs(vm.log())
+        if (skew !== undefined) expect(skew, vm.log()).toBeLessThan(1_000_000)
+      }, 180_000)
+    }
+  })
+})
