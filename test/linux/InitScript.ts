@@ -10,7 +10,10 @@
  *              of bhyvets.file=PATH as disk does, and unmounts it (a disk that must keep
  *              working across a snapshot)
  *   disk       mount /dev/vda read-only, print the sha256sum of bhyvets.file=PATH (relative to the fs root)
- *   net        eth0 gets bhyvets.ip=ADDR/LEN (default 10.0.2.15/24), then 3 pings to bhyvets.peer=ADDR
+ *   net        eth0 gets bhyvets.ip=ADDR/LEN (default 10.0.2.15/24); once bhyvets.peer=ADDR answers ARP
+ *              (bhyvets.arpwait=S seconds, default 60: it may still be booting), 3 pings and one of a full 1500-byte packet to it
+ *              must all be answered; with bhyvets.answer=N it then stays up until it has answered N echo
+ *              requests itself (60 s at most), so a peer running the same check is not cut short
  *   rng        16 bytes of /dev/hwrng in hex
  *   console    writes a line to /dev/hvc0
  *   (other)    a shell on the console
@@ -40,7 +43,8 @@ export const MARKER = "bhyve-ts-init: up"
 export const APPLETS = [
   "sh", "mount", "umount", "mkdir", "echo", "cat", "uname", "grep", "insmod", "lsmod", "poweroff", "reboot",
   "sleep", "sha256sum", "ip", "ping", "head", "od", "tr", "ls", "test", "[", "setsid", "cttyhack", "dmesg",
-  "ps", "sed", "wc", "dd", "hexdump", "ifconfig", "cp", "rm", "ln", "mknod", "sync", "df", "free", "uptime"
+  "ps", "sed", "wc", "dd", "hexdump", "ifconfig", "cp", "rm", "ln", "mknod", "sync", "df", "free", "uptime",
+  "arping"
 ] as const
 
 /**
@@ -73,6 +77,24 @@ waitfor() {
   i=0
   while [ ! -e "$1" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
   [ -e "$1" ]
+}
+# icmp NAME [FILE]: the kernel's ICMP counter NAME (FILE, /proc/net/snmp by default: a line of names, then one of values).
+icmp() {
+  want=$1
+  snmp=\${2:-/proc/net/snmp}
+  names=$(grep '^Icmp:' "$snmp" | sed -n 1p)
+  set -- $(grep '^Icmp:' "$snmp" | sed -n 2p)
+  for n in $names; do
+    if [ "$n" = "$want" ]; then echo "$1"; return; fi
+    shift
+  done
+  echo 0
+}
+# pings ARGS...: ping, printing its output; true when every request was answered.
+pings() {
+  ping "$@" > /tmp/ping
+  cat /tmp/ping
+  grep -q ' 0% packet loss' /tmp/ping
 }
 ok() { echo "bhyve-ts-init: $1 ok"; }
 failed() { echo "bhyve-ts-init: $1 failed: $2"; }
@@ -130,7 +152,29 @@ case "$run" in
       ip link set lo up
       ip link set eth0 up
       ip addr add "\${addr:-10.0.2.15/24}" dev eth0
-      if ping -c 3 -W 2 "$peer"; then ok net; else failed net "no reply from $peer"; fi
+      echo "bhyve-ts-init: eth0 $(cat /sys/class/net/eth0/address) mtu $(cat /sys/class/net/eth0/mtu)"
+      # The peer boots on its own: the pings start once it answers ARP, so they measure the link, not its boot.
+      arpwait=$(arg arpwait)
+      arpwait=\${arpwait:-60}
+      tries=0
+      until arping -q -f -c 1 -w 1 -I eth0 "$peer"; do
+        tries=$((tries + 1))
+        [ $tries -lt "$arpwait" ] || break
+      done
+      if [ $tries -ge "$arpwait" ]; then failed net "no ARP reply from $peer in $arpwait s"
+      elif ! pings -c 3 "$peer"; then failed net "pings to $peer lost"
+      # 1472 bytes of ICMP data: a 1500-byte IP packet, the largest frame the link carries.
+      elif ! pings -c 1 -s 1472 "$peer"; then failed net "a full-size ping to $peer lost"
+      else
+        echo "bhyve-ts-init: neighbour $(ip neigh show "$peer" dev eth0)"
+        ok net
+      fi
+      answer=$(arg answer)
+      if [ -n "$answer" ]; then
+        i=0
+        while [ "$(icmp OutEchoReps)" -lt "$answer" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+        echo "bhyve-ts-init: answered $(icmp OutEchoReps) echo requests"
+      fi
     fi
     off ;;
   rng)

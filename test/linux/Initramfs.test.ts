@@ -1,6 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { spawnSync } from "node:child_process"
-import { readFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { linuxGuest, skipReason } from "../support/LinuxGuest.js"
 import { readCpio } from "./CpioReader.js"
 import { buildInitramfs } from "./Initramfs.js"
@@ -66,6 +68,19 @@ describe("/init", () => {
     expect(lines.slice(at + 1, at + 3)).toEqual([
       'echo "bhyve-ts-init: release $(uname -r)"', 'echo "bhyve-ts-init: cpus $(grep -c ^processor /proc/cpuinfo)"'])
     expect(lines.slice(0, at).some((l) => /insmod|bhyvets/.test(l))).toBe(false)
+  })
+
+  it("reads an ICMP counter by its name from /proc/net/snmp's layout (net waits on OutEchoReps)", () => {
+    const snmp = join(mkdtempSync(join(tmpdir(), "init-snmp-")), "snmp")
+    writeFileSync(snmp, [
+      "Ip: Forwarding DefaultTTL", "Ip: 2 64",
+      "Icmp: InMsgs InErrors InEchos OutMsgs OutEchoReps", "Icmp: 9 0 4 7 3",
+      "IcmpMsg: InType0 OutType8", "IcmpMsg: 3 4"
+    ].join("\n") + "\n")
+    const script = initScript(actionModules)
+    const icmp = script.slice(script.indexOf("icmp() {"), script.indexOf("\n}\n", script.indexOf("icmp() {")) + 2)
+    const read = (name: string) => spawnSync("sh", ["-c", `${icmp}\nicmp ${name} ${snmp}`], { encoding: "utf8" }).stdout
+    expect([read("OutEchoReps"), read("InEchos"), read("InMsgs"), read("NoSuchCounter")]).toEqual(["3\n", "4\n", "9\n", "0\n"])
   })
 
   it("loads each action's modules in the order given", () => {
