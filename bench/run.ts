@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { type Benchmark, type Row } from "./Benchmark.js"
 import * as BootBench from "./BootBench.js"
+import * as CheckpointBench from "./CheckpointBench.js"
 import { renderNotes, renderTable, summarize, summaryLine, writeJson } from "./BenchReport.js"
 import * as LinuxBootBench from "./LinuxBootBench.js"
 import { RESULTS_JSON } from "./Paths.js"
@@ -24,6 +25,7 @@ const BENCHMARKS: ReadonlyArray<Benchmark> = [
   PioExitBench.benchmark,
   BootBench.benchmark,
   SnapshotBench.benchmark,
+  CheckpointBench.benchmark,
   VirtioBench.benchmark,
   SoftCpuBench.benchmark,
   LinuxBootBench.benchmark
