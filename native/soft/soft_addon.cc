@@ -100,6 +100,7 @@ class SoftMachine : public Napi::ObjectWrap<SoftMachine> {
                         InstanceMethod("invalidateCode", &SoftMachine::InvalidateCode),
                         InstanceMethod("loopWatchStart", &SoftMachine::LoopWatchStart),
                         InstanceMethod("loopWatchStop", &SoftMachine::LoopWatchStop),
+                        InstanceMethod("setClock", &SoftMachine::SetClock),
                         InstanceMethod("destroy", &SoftMachine::Destroy),
                         InstanceAccessor("token", &SoftMachine::Token, nullptr),
                         InstanceAccessor("count", &SoftMachine::Count, nullptr)});
@@ -425,6 +426,22 @@ class SoftMachine : public Napi::ObjectWrap<SoftMachine> {
     sink_.reset();
     ramRefs_.clear();
     exitRef_.Reset();
+    return info.Env().Undefined();
+  }
+
+  // setClock(running, value): the machine clock as src/kernel/MachineClock.ts
+  // keeps it; running: value = CLOCK_MONOTONIC ns less guest ns, stopped:
+  // value = the guest ns it stands at (a BigInt either way).
+  Napi::Value SetClock(const Napi::CallbackInfo& info) {
+    if (!machine_) return typeError(info.Env(), "soft machine destroyed");
+    bool lossless = false;
+    if (info.Length() < 2 || !info[0].IsBoolean() || !info[1].IsBigInt()) {
+      return typeError(info.Env(), "setClock(running: boolean, value: bigint)");
+    }
+    int64_t value = info[1].As<Napi::BigInt>().Int64Value(&lossless);
+    bool running = info[0].As<Napi::Boolean>().Value();
+    if (!lossless || (!running && value < 0)) return typeError(info.Env(), "setClock: value out of range");
+    machine_->setClock(running, value);
     return info.Env().Undefined();
   }
 

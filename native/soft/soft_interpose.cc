@@ -189,6 +189,12 @@ uint64_t ramAddrOf(uc_engine* uc, void* host) {
   return g_real.ramAddrFromHost == nullptr ? UINT64_MAX : g_real.ramAddrFromHost(uc, host);
 }
 
+int64_t monotonicNs() {
+  timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return static_cast<int64_t>(t.tv_sec) * 1000000000ll + static_cast<int64_t>(t.tv_nsec);
+}
+
 uint64_t hostTsc() {
   timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
@@ -244,13 +250,17 @@ __attribute__((visibility("default"))) void helper_pause_x86_64(void* env, int n
   g_real.pause(env, next_eip_addend);
 }
 
-// TSC: host CLOCK_MONOTONIC at a fixed rate (soft::TSC_HZ) rather than the
-// host's own TSC (Unicorn's cpu_get_ticks), so a snapshot restored on
-// another host continues at the same rate. rdtsc adds the vCPU's offset.
+// TSC: the machine clock (host CLOCK_MONOTONIC less the machine's offset,
+// stopped while paused) at a fixed rate (soft::TSC_HZ) rather than the
+// host's own TSC (Unicorn's cpu_get_ticks): the ACPI PM timer and the
+// device timers read the same clock, a pause stops it, and a snapshot
+// restored on another host continues at the same rate. rdtsc adds the
+// vCPU's offset.
 __attribute__((visibility("default"))) uint64_t cpu_get_tsc_x86_64(void* env) {
   if (soft::g_active) {
     g_counts.getTsc.fetch_add(1, std::memory_order_relaxed);
-    return soft::hostTsc();
+    soft::InterposeTarget* t = soft::ours(env);
+    return t != nullptr ? t->clockNs() : soft::hostTsc();
   }
   return g_real.getTsc(env);
 }

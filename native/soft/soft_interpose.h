@@ -64,6 +64,9 @@ class InterposeTarget {
   // RAM with no translated code in any engine).
   virtual bool storesMayBeFast(uint64_t physical) = 0;
   virtual uc_engine* engine() const = 0;
+  // The machine clock in nanoseconds, the base of every vCPU's TSC (rdtsc
+  // adds the vCPU's tsc_offset): it stops while the machine is paused.
+  virtual uint64_t clockNs() const = 0;
 };
 
 // The vCPU whose engine runs guest code on this thread, or nullptr.
@@ -96,10 +99,13 @@ bool interposeActive();
 bool pagingFixActive();
 void setPagingFixActive(bool on);
 
-// Guest TSC: nanoseconds of CLOCK_MONOTONIC since the addon loaded, times
-// TSC_HZ / 1e9. A vCPU's TSC is this plus its CPUX86State tsc_offset.
+// Guest TSC: the machine clock's nanoseconds (Machine::clockNs) times
+// TSC_HZ / 1e9, plus the vCPU's CPUX86State tsc_offset. An engine that is
+// no machine's (the self-test's) counts CLOCK_MONOTONIC since the addon loaded.
 constexpr uint64_t TSC_HZ = 1000000000ull;
 uint64_t hostTsc();
+// CLOCK_MONOTONIC in nanoseconds, as Node's process.hrtime reads it.
+int64_t monotonicNs();
 
 // Flushes an engine's TLB and jump cache (QEMU's tlb_flush) given its
 // CPUState; false when Unicorn's function is missing.

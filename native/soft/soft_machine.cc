@@ -354,7 +354,7 @@ void Vcpu::resetState(bool init) {
   cr8_ = 0;
   if (!init) {
     apicBase_ = 0xfee00000ull | (1u << 11) | (index_ == 0 ? (1u << 8) : 0);
-    env_.tscOffset() = static_cast<uint64_t>(-static_cast<int64_t>(hostTsc()));  // TSC counts from 0
+    env_.tscOffset() = static_cast<uint64_t>(-static_cast<int64_t>(clockNs()));  // TSC counts from 0
     uint16_t fcw = 0x37f, ftw = 0xffff;
     uint32_t mxcsr = 0x1f80;
     uc_reg_write(uc_, UC_X86_REG_FPCW, &fcw);
@@ -567,10 +567,12 @@ bool qemuMsr(uint32_t i) {
 
 }  // namespace
 
+uint64_t Vcpu::clockNs() const { return machine_->clockNs(); }
+
 InterposeTarget::MsrResult Vcpu::readMsr(uint32_t index, uint64_t* value) {
   switch (index) {
     case 0x10:  // IA32_TSC (QEMU 5.0 reads 0)
-      *value = hostTsc() + env_.tscOffset();
+      *value = clockNs() + env_.tscOffset();
       return Handled;
     case 0x1b:  // IA32_APIC_BASE (QEMU 5.0 reads 0: no APIC model inside Unicorn)
       *value = apicBase_;
@@ -586,7 +588,7 @@ InterposeTarget::MsrResult Vcpu::readMsr(uint32_t index, uint64_t* value) {
 InterposeTarget::MsrResult Vcpu::writeMsr(uint32_t index, uint64_t value) {
   switch (index) {
     case 0x10:
-      env_.tscOffset() = value - hostTsc();
+      env_.tscOffset() = value - clockNs();
       return Handled;
     case 0x1b: {
       // Base below MAXPHYADDR, BSP (8) and global enable (11); x2APIC (10) unsupported.

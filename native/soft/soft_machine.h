@@ -141,6 +141,7 @@ class Vcpu final : public InterposeTarget {
   void onCodePage(uint64_t ramAddr, bool hasCode) override;
   void beforeStore(uint64_t ramAddr, int len) override;
   bool storesMayBeFast(uint64_t physical) override;
+  uint64_t clockNs() const override;
   void* cpuState() const { return cpuState_; }
   // Drops this engine's translations of RAM addresses [ramAddr, ramAddr + len).
   void invalidateOwn(uint64_t ramAddr, uint64_t len);
@@ -199,6 +200,20 @@ class Machine {
   int token() const { return token_; }
   bool running() const { return inRun_; }
 
+  // The machine clock (its owner is src/kernel/MachineClock.ts, which sets
+  // it here on every change): guest nanoseconds, CLOCK_MONOTONIC less an
+  // offset while the machine runs, standing still while it is paused.
+  // Every vCPU's TSC is it plus the vCPU's tsc_offset.
+  uint64_t clockNs() const {
+    return clockRunning_ ? static_cast<uint64_t>(monotonicNs() - clockOffset_) : clockFrozenNs_;
+  }
+  // Running: `value` is the offset (CLOCK_MONOTONIC ns less guest ns); stopped: the guest ns it stands at.
+  void setClock(bool running, int64_t value) {
+    clockRunning_ = running;
+    if (running) clockOffset_ = value;
+    else clockFrozenNs_ = static_cast<uint64_t>(value);
+  }
+
   // Runs vCPU i for at most budgetNs (RunCode).
   int run(int i, int64_t budgetNs);
   // Any thread: ends the current run or idle (RUN_KICKED), or the next one.
@@ -240,6 +255,10 @@ class Machine {
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
   int token_ = -1;
   bool inRun_ = false;
+  // Starts at 0 when the machine is made, until its owner sets it.
+  bool clockRunning_ = true;
+  int64_t clockOffset_ = monotonicNs();
+  uint64_t clockFrozenNs_ = 0;
   // Guarded by the watchdog's mutex (see soft_machine.cc).
   uc_engine* runningUc_ = nullptr;
   std::chrono::steady_clock::time_point deadline_{};

@@ -1,3 +1,4 @@
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { CurrentVcpu } from "../servers/CurrentVcpu.js"
@@ -7,10 +8,11 @@ import type { MsiSink } from "../servers/pci/MsiSink.js"
 import { type CpuBackend, type CpuBackendName, type CpuError, CpuUnavailable } from "./Cpu.js"
 import type { CpuInterrupts } from "./CpuInterrupts.js"
 import * as CpuInterruptsLayer from "./CpuInterrupts.js"
-import { eventLoopClock } from "./EventLoopClock.js"
+import { makeEventLoopClock } from "./EventLoopClock.js"
 import type { GuestMemory, RamBacking } from "./GuestMemory.js"
 import type { KvmError, KvmUnavailable, NativeAddonMissing } from "./KvmError.js"
 import { kvmUnusableReason } from "./KvmProbe.js"
+import { MachineClock, makeMachineClock } from "./MachineClock.js"
 import * as KvmBackend from "./kvm/KvmBackend.js"
 import { DEFAULT_KVM_PATH } from "./kvm/KvmSystem.js"
 import * as SoftBackend from "./soft/SoftBackend.js"
@@ -28,7 +30,7 @@ export interface KernelOptions {
 }
 
 /** What every backend provides to the machine above it. */
-export type KernelServices = CpuBackend | GuestMemory | DeviceClock | CpuInterrupts | CurrentVcpu
+export type KernelServices = CpuBackend | GuestMemory | MachineClock | DeviceClock | CpuInterrupts | CurrentVcpu
 
 export type KernelError = KvmError | KvmUnavailable | NativeAddonMissing | CpuError | CpuUnavailable
 
@@ -61,6 +63,16 @@ export const resolveBackend = (
     return "soft"
   })
 
+/**
+ * On KVM the guest's TSC is the hardware's (KVM's own offset, saved with
+ * the vCPU); the machine clock serves what userspace keeps (the PM timer,
+ * any DeviceClock timer).
+ */
+const kvmClocks = Layer.effectContext(Effect.sync(() => {
+  const clock = makeMachineClock()
+  return Context.make(MachineClock, clock).pipe(Context.add(DeviceClock, makeEventLoopClock(clock)))
+}))
+
 /** On KVM the LAPICs are in the kernel: no device server asks which vCPU made an access. */
 const kvmCurrentVcpu = (cpus: number) => Layer.succeed(CurrentVcpu, { current: () => 0, count: cpus })
 
@@ -71,7 +83,7 @@ export const select = (name: CpuBackendName, options: KernelOptions): SelectedKe
       irqchip: "in-kernel",
       layer: Layer.mergeAll(
         KvmBackend.layer(options),
-        Layer.succeed(DeviceClock, eventLoopClock),
+        kvmClocks,
         CpuInterruptsLayer.layer,
         kvmCurrentVcpu(options.cpus)
       )

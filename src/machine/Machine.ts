@@ -10,6 +10,7 @@ import { CpuBackend, type CpuBackendName, type VirtualCpu } from "../kernel/Cpu.
 import type { CpuInterrupts } from "../kernel/CpuInterrupts.js"
 import { GuestMemory, type RamBacking } from "../kernel/GuestMemory.js"
 import * as Kernel from "../kernel/Kernel.js"
+import { MachineClock } from "../kernel/MachineClock.js"
 import type { CurrentVcpu } from "../servers/CurrentVcpu.js"
 import type { DeviceClock } from "../servers/DeviceClock.js"
 import * as UserspaceIrqchip from "../servers/UserspaceIrqchip.js"
@@ -37,6 +38,7 @@ export type MachineServices =
   | MachineEvents
   | GuestMemory
   | CpuBackend
+  | MachineClock
   | DeviceClock
   | CpuInterrupts
   | CurrentVcpu
@@ -171,7 +173,7 @@ export const build = <E>(
     const aps = makeApRunner(backend.apThreads, vcpus, bus, events, () => control.state !== "running")
     // Also stopped here, before the vCPUs are released, should the scope close under a running loop.
     if (aps !== undefined) yield* Effect.addFinalizer(() => aps.stop)
-    const control: RunControl = new RunControl(vcpus, aps)
+    const control: RunControl = new RunControl(vcpus, aps, Context.get(context, MachineClock))
     const servers = Context.get(context, DeviceServers)
     // With the loop watched, a completion kicks the BSP itself; otherwise the slice shortens while I/O is in flight.
     const watched = yield* backend.watchEventLoop

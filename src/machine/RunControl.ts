@@ -5,6 +5,12 @@ import type { VirtualCpu } from "../kernel/Cpu.js"
 
 export type RunState = "running" | "pausing" | "paused"
 
+/** The machine clock as pausing sees it: it stands still while the machine is paused. */
+export interface PausableClock {
+  readonly stop: () => void
+  readonly start: () => void
+}
+
 /** The vCPUs that run on threads of their own (machine/ApRunner.ts): a pause parks them too. */
 export interface ApParking {
   /** Waits until every AP is parked (no completion pending); false when an AP exit stopped the machine meanwhile. */
@@ -18,7 +24,9 @@ export interface ApParking {
  * effect at the vCPU loop's next slice boundary: every vCPU is out of
  * KVM_RUN, and any PIO-in/MMIO-read completion still pending in struct
  * kvm_run is applied (KVM_RUN with immediate_exit) before anyone reads or
- * writes vCPU state.
+ * writes vCPU state. The machine clock stops when the pause takes effect and
+ * runs on from the same value on resume (QEMU's vm_clock): a paused guest,
+ * or one saved slowly, sees no time pass.
  */
 export class RunControl {
   private waiters: Array<Deferred.Deferred<void, KernelError>> = []
@@ -27,7 +35,11 @@ export class RunControl {
   /** Whether a vCPU loop is running to honour pauses; before it starts (or after it ends) a pause is immediate. */
   private looping = false
 
-  constructor(private readonly vcpus: ReadonlyArray<VirtualCpu>, private readonly aps?: ApParking) {}
+  constructor(
+    private readonly vcpus: ReadonlyArray<VirtualCpu>,
+    private readonly aps?: ApParking,
+    private readonly clock?: PausableClock
+  ) {}
 
   get state(): RunState {
     return this.current
@@ -46,6 +58,7 @@ export class RunControl {
         yield* Effect.forEach(this.vcpus, (v) => v.flushPendingIo(), { discard: true })
         this.gate = yield* Deferred.make<void>()
         this.current = "paused"
+        this.clock?.stop()
       })
     }
     return Effect.flatMap(Deferred.make<void, KernelError>(), (waiter) => {
@@ -75,6 +88,7 @@ export class RunControl {
     if (gate === undefined) return Effect.void
     this.gate = undefined
     this.current = "running"
+    this.clock?.start()
     return Deferred.succeed(gate, undefined)
   })
 
@@ -83,6 +97,8 @@ export class RunControl {
     Effect.suspend(() => {
       this.looping = true
       const gate = this.gate
+      // A restored machine's clock stands at the saved value until its guest runs.
+      if (gate === undefined) this.clock?.start()
       return (gate === undefined ? loop : Effect.zipRight(Deferred.await(gate), loop)).pipe(
         Effect.ensuring(Effect.sync(() => {
           this.looping = false
@@ -115,12 +131,14 @@ export class RunControl {
       const gate = yield* Deferred.make<void>()
       this.gate = gate
       this.current = "paused"
+      this.clock?.stop()
       let granted = false
       for (const w of waiters) if (yield* Deferred.succeed(w, undefined)) granted = true
       if (!granted) {
         // Every request was given up (its deadline passed) while the vCPUs were being parked: parking now, no one would resume.
         this.gate = undefined
         this.current = this.waiters.length > 0 ? "pausing" : "running"
+        this.clock?.start()
         this.aps?.unpark()
         return
       }

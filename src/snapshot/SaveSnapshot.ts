@@ -4,6 +4,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { CpuBackend, type CpuStatePart } from "../kernel/Cpu.js"
 import { GuestMemory } from "../kernel/GuestMemory.js"
+import { MachineClock, type MachineClockService } from "../kernel/MachineClock.js"
 import type { BuiltMachine } from "../machine/Machine.js"
 import type { MachineConfig } from "../machine/MachineConfig.js"
 import { type DeviceServer, DeviceServers } from "../servers/DeviceServer.js"
@@ -11,6 +12,7 @@ import * as ChunkCodec from "./format/ChunkCodec.js"
 import type { SnapshotFs } from "./format/SnapshotFs.js"
 import { writeSnapshot } from "./format/SnapshotWriter.js"
 import { hostInfo } from "./HostInfo.js"
+import { MACHINE_CLOCK_CHUNK, machineClockCodec } from "./MachineClockChunk.js"
 import { SaveFailed, type SaveStep } from "./SaveErrors.js"
 
 export interface SaveDeadlines {
@@ -63,14 +65,19 @@ const step = <A, E>(name: SaveStep, effect: Effect.Effect<A, E>, deadlineMs: num
 const partName = (part: CpuStatePart) => (part.id === "vm" ? "VM" : part.id.replace("vcpu/", "vCPU "))
 
 /**
- * Every piece of state at one instant, then encoded: clocks the guest can
- * compare (a vCPU's TSC, the ACPI PM timer, the PIT) keep running on host
- * time while paused, so collecting one and encoding it before reading the
- * next would put milliseconds between them (Linux then calls its TSC
- * unstable after the restore).
+ * Every piece of state, then encoded, the machine clock first. The clocks
+ * the guest can compare (a vCPU's TSC, the ACPI PM timer, the PIT) all read
+ * the machine clock, which stands still while the machine is paused, so they
+ * are saved at one instant however long collecting takes (on KVM the TSC is
+ * the hardware's and still runs: reading everything before encoding any
+ * keeps it close).
  */
-const collectAll = (parts: ReadonlyArray<CpuStatePart>, servers: ReadonlyArray<DeviceServer>) =>
+const collectAll = (clock: MachineClockService, parts: ReadonlyArray<CpuStatePart>, servers: ReadonlyArray<DeviceServer>) =>
   Effect.gen(function*() {
+    const clockChunk = yield* Effect.mapError(
+      ChunkCodec.encodeChunk(machineClockCodec, MACHINE_CLOCK_CHUNK, { ns: Math.max(0, Math.floor(clock.nowNs())) }),
+      failAt("collect", "machine clock")
+    )
     const cpuStates = yield* Effect.forEach(parts, (part) => Effect.mapError(part.save(), failAt("collect", partName(part))))
     const deviceStates = yield* Effect.forEach(servers, (server) =>
       Effect.mapError(
@@ -84,7 +91,7 @@ const collectAll = (parts: ReadonlyArray<CpuStatePart>, servers: ReadonlyArray<D
         ChunkCodec.encodeChunk(ChunkCodec.fromDeviceServer(server), `device/${server.id}`, deviceStates[i]),
         failAt("collect", server.id)
       ))
-    return [...cpuChunks, ...deviceChunks]
+    return [clockChunk, ...cpuChunks, ...deviceChunks]
   })
 
 /**
@@ -117,7 +124,7 @@ export const saveSnapshot = (machine: BuiltMachine, request: SaveRequest): Effec
       for (const server of servers) {
         if (server.quiesce !== undefined) yield* step("quiesce", server.quiesce, deadlines.quiesceMs, server.id)
       }
-      const chunks = yield* collectAll(backend.stateParts, servers)
+      const chunks = yield* collectAll(Context.get(machine.context, MachineClock), backend.stateParts, servers)
       const host = yield* hostInfo
       const written = yield* writeSnapshot({
         path: request.path,

@@ -5,6 +5,8 @@ import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as Bus from "../../src/bus/Bus.js"
 import type { AccessSize } from "../../src/bus/DeviceHandlers.js"
+import * as DeviceClock from "../../src/servers/DeviceClock.js"
+import { makeTimerQueue } from "../../src/servers/DeviceClock.js"
 import { DeviceServers, layerDeviceServers } from "../../src/servers/DeviceServer.js"
 import { layerRecording, makeRecordingController } from "../../src/servers/InterruptController.js"
 import { layerMachineEvents, MachineEvents } from "../../src/servers/MachineEvents.js"
@@ -33,9 +35,11 @@ const withPm = <A>(
 ) => {
   const controller = makeRecordingController()
   const clock = { now: 1_000 }
-  const layer = PmServer.layer({ clock: () => clock.now }).pipe(
+  // The clock in ms, as the PM timer's rate is given; the server reads it through the DeviceClock (ns).
+  const deviceClock = makeTimerQueue(() => clock.now * 1e6)
+  const layer = PmServer.layer().pipe(
     Layer.provideMerge(
-      Layer.mergeAll(Bus.layer({ report: () => {} }), layerDeviceServers, layerRecording(controller), layerMachineEvents)
+      Layer.mergeAll(Bus.layer({ report: () => {} }), layerDeviceServers, layerRecording(controller), layerMachineEvents, DeviceClock.layer(deviceClock))
     )
   )
   return Effect.gen(function* () {
@@ -159,13 +163,14 @@ describe("ACPI PM timer", () => {
 
 describe("ACPI PM server", () => {
   it.effect("lists itself among the device servers", () => {
-    const layer = PmServer.layer({ clock: () => 0 }).pipe(
+    const layer = PmServer.layer().pipe(
       Layer.provideMerge(
         Layer.mergeAll(
           Bus.layer({ report: () => {} }),
           layerDeviceServers,
           layerRecording(makeRecordingController()),
-          layerMachineEvents
+          layerMachineEvents,
+          DeviceClock.layer(makeTimerQueue(() => 0))
         )
       )
     )

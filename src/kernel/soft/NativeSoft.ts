@@ -95,6 +95,8 @@ export interface SoftMachine {
   /** Kicks the machine whenever this thread's event loop has work -> id or -errno. */
   loopWatchStart(): number
   loopWatchStop(id: number): number
+  /** The machine clock the TSCs count (src/kernel/MachineClock.ts ClockFollower): running, value = CLOCK_MONOTONIC ns less guest ns; stopped, the guest ns. */
+  setClock(running: boolean, value: bigint): void
   destroy(): void
 }
 

@@ -9,6 +9,7 @@ import { CpuBackend, type CpuBackendService, CpuError, type CpuStatePart, type C
 import { CpuInterrupts, makeSlot } from "../CpuInterrupts.js"
 import { GuestMemory, mapRamRegion, type RamBacking } from "../GuestMemory.js"
 import type { KvmError, NativeAddonMissing } from "../KvmError.js"
+import { MachineClock, makeMachineClock } from "../MachineClock.js"
 import { type GuestRam, HIGHMEM_BASE, LOWMEM_LIMIT, ramRegions } from "../MemoryLayout.js"
 import { EXIT_BUFFER_SIZE, loadCheckedSoft } from "./NativeSoft.js"
 import { DEFAULT_SCHEDULER, type SchedulerOptions, SoftScheduler } from "./SoftScheduler.js"
@@ -46,13 +47,10 @@ export const mmioRanges = (memoryBytes: number): ReadonlyArray<{ readonly base: 
   return [{ base: low, size: HIGHMEM_BASE - low }, { base: highEnd, size: limit - highEnd }]
 }
 
-/** The device clock: host monotonic nanoseconds since process start (a double keeps them exact for 104 days). */
-const nowNs = () => performance.now() * 1e6
-
 /** One bit per vCPU in the addon's map of translated code (and the machine's own limit). */
 const MAX_CPUS = 64
 
-export type SoftServices = CpuBackend | GuestMemory | DeviceClock | CpuInterrupts | CurrentVcpu | SoftCodeCache
+export type SoftServices = CpuBackend | GuestMemory | MachineClock | DeviceClock | CpuInterrupts | CurrentVcpu | SoftCodeCache
 
 const build = (options: SoftBackendOptions): Effect.Effect<Context.Context<SoftServices>, SoftBackendError, Scope.Scope> =>
   Effect.gen(function*() {
@@ -68,7 +66,9 @@ const build = (options: SoftBackendOptions): Effect.Effect<Context.Context<SoftS
       Effect.map(mapRamRegion(region, options.ramBacking), (buffer) => ({ region, buffer })))
     const exitBuffer = new ArrayBuffer(EXIT_BUFFER_SIZE)
     const interrupts = makeSlot()
-    const clock = makeTimerQueue(nowNs)
+    const machineClock = makeMachineClock()
+    // Device timers on the machine clock, which the TSC also reads (in the addon, through follow below).
+    const clock = makeTimerQueue(machineClock.nowNs)
     const scheduler = new SoftScheduler(exitBuffer, interrupts, clock, { ...DEFAULT_SCHEDULER, ...options.scheduler })
     // Destroyed before the RAM it maps is unmapped (finalizers run in reverse).
     const machine = yield* Effect.acquireRelease(
@@ -86,6 +86,7 @@ const build = (options: SoftBackendOptions): Effect.Effect<Context.Context<SoftS
       (m) => Effect.sync(() => m.destroy())
     )
     scheduler.bind(machine)
+    machineClock.follow((running, value) => machine.setClock(running, value))
     const views = regions.map(({ region, buffer }) => ({ ...region, bytes: new Uint8Array(buffer) }))
     const ram: GuestRam = {
       size: memoryBytes,
@@ -111,6 +112,7 @@ const build = (options: SoftBackendOptions): Effect.Effect<Context.Context<SoftS
     }
     return Context.make(CpuBackend, backend).pipe(
       Context.add(GuestMemory, ram),
+      Context.add(MachineClock, machineClock),
       Context.add(DeviceClock, clock),
       Context.add(CpuInterrupts, interrupts),
       Context.add(CurrentVcpu, { current: () => scheduler.current, count: cpus }),
@@ -122,8 +124,9 @@ const build = (options: SoftBackendOptions): Effect.Effect<Context.Context<SoftS
  * The software CPU: Unicorn engines for `cpus` vCPUs over guest RAM, every
  * resource scoped to the layer. Provides the CPU backend (irqchip in
  * userspace: the machine adds the PIC/IOAPIC/LAPIC/PIT servers, which
- * attach to CpuInterrupts), guest memory, the DeviceClock those servers'
- * timers run on (driven by the scheduler between runs of guest code),
+ * attach to CpuInterrupts), guest memory, the machine clock (which the
+ * vCPUs' TSCs count), the DeviceClock on it that those servers' timers run
+ * on (driven by the scheduler between runs of guest code),
  * CurrentVcpu (whose access is being handled) and SoftCodeCache (for host
  * writes into guest RAM).
  */

@@ -2,11 +2,12 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Bus from "../../bus/Bus.js"
 import type { BadRange, BusConflict } from "../../bus/BusErrors.js"
+import { DeviceClock } from "../DeviceClock.js"
 import { announce, type DeviceServers } from "../DeviceServer.js"
 import { InterruptController } from "../InterruptController.js"
 import { MachineEvents } from "../MachineEvents.js"
 import * as PmBusAdapter from "./PmBusAdapter.js"
-import { PmDevice, type MonotonicClock } from "./PmDevice.js"
+import { PmDevice } from "./PmDevice.js"
 import { PM_STATE_VERSION, PmState } from "./PmState.js"
 import { PowerButton } from "./PowerButton.js"
 
@@ -17,25 +18,22 @@ export const PM_TMR_BASE = 0x408
 /** The SCI, as bhyve's FADT SCI_INT. */
 export const SCI_IRQ = 9
 
-export interface PmServerOptions {
-  /** Monotonic milliseconds for the PM timer; performance.now by default. */
-  readonly clock?: MonotonicClock
-}
-
 /**
  * ACPI PM1a event/control and the PM timer. A guest power-off (S5) becomes a
  * "poweroff" request to the machine; the SCI line is held while an enabled
- * status bit is set. Provides the machine's PowerButton.
+ * status bit is set. Provides the machine's PowerButton. The PM timer counts
+ * the DeviceClock (the machine clock), as the software CPU's TSC does: a
+ * guest comparing the two (Linux's clocksource watchdog) finds them in step,
+ * across a pause and a restore too.
  */
-export const layer = (
-  options: PmServerOptions = {}
-): Layer.Layer<PowerButton, BusConflict | BadRange, Bus.Bus | DeviceServers | InterruptController | MachineEvents> =>
+export const layer = (): Layer.Layer<PowerButton, BusConflict | BadRange, Bus.Bus | DeviceServers | InterruptController | MachineEvents | DeviceClock> =>
   Layer.scoped(
     PowerButton,
     Effect.gen(function* () {
       const events = yield* MachineEvents
       const sci = (yield* InterruptController).line(SCI_IRQ)
-      const device = new PmDevice(options.clock ?? (() => performance.now()))
+      const clock = yield* DeviceClock
+      const device = new PmDevice(() => clock.nowNs() / 1e6)
       let level = false
       const sync = () => {
         const want = device.sciPending()

@@ -5,6 +5,8 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
+import * as DeviceClock from "../../../src/servers/DeviceClock.js"
+import { makeTimerQueue } from "../../../src/servers/DeviceClock.js"
 import * as Bus from "../../../src/bus/Bus.js"
 import { type DeviceServer, DeviceServers, layerDeviceServers } from "../../../src/servers/DeviceServer.js"
 import { layerRecording, makeRecordingController } from "../../../src/servers/InterruptController.js"
@@ -108,11 +110,12 @@ const withRig = <A>(body: (rig: Rig) => A): A => {
     Bus.layer({ report: () => {} }),
     layerDeviceServers,
     layerRecording(makeRecordingController()),
-    layerMachineEvents
+    layerMachineEvents,
+    DeviceClock.layer(makeTimerQueue(() => clock.now * 1e6))
   )
   const devices = Layer.mergeAll(
     RtcServer.layer({ lowmem: 64 * 1024 * 1024, highmem: 0, clock: () => clock.now }),
-    PmServer.layer({ clock: () => clock.now }),
+    PmServer.layer(),
     ResetServer.layer,
     Uart.layer({ id: "com1", backend: serial.com1 }),
     Uart.layer({ id: "com2", backend: serial.com2 })

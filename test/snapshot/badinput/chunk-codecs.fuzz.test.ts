@@ -7,6 +7,8 @@ import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
+import * as DeviceClock from "../../../src/servers/DeviceClock.js"
+import { makeManualClock } from "../../../src/servers/DeviceClock.js"
 import * as Bus from "../../../src/bus/Bus.js"
 import { DeviceServers, layerDeviceServers } from "../../../src/servers/DeviceServer.js"
 import { layerRecording, makeRecordingController } from "../../../src/servers/InterruptController.js"
@@ -42,10 +44,16 @@ const seedJson = (id: string): Json => JSON.parse(new TextDecoder().decode(fixtu
 const deviceCodecs = Effect.runSync(
   Effect.scoped(
     Effect.gen(function* () {
-      const base = Layer.mergeAll(Bus.layer({ report: () => {} }), layerDeviceServers, layerRecording(makeRecordingController()), layerMachineEvents)
+      const base = Layer.mergeAll(
+        Bus.layer({ report: () => {} }),
+        layerDeviceServers,
+        layerRecording(makeRecordingController()),
+        layerMachineEvents,
+        DeviceClock.layer(makeManualClock(0))
+      )
       const devices = Layer.mergeAll(
         RtcServer.layer({ lowmem: 64 * 1024 * 1024, highmem: 0, clock: () => 0 }),
-        PmServer.layer({ clock: () => 0 }),
+        PmServer.layer(),
         ResetServer.layer,
         Uart.layer({ id: "com1", backend: makeMemory() })
       ).pipe(Layer.provideMerge(base))
