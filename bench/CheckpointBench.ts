@@ -1,6 +1,6 @@
 import * as Effect from "effect/Effect"
 import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
 import type { CpuBackendName } from "../src/kernel/Cpu.js"
 import { BenchFailure, type Benchmark } from "./Benchmark.js"
@@ -42,6 +42,8 @@ const tempDir = Effect.acquireRelease(
 )
 
 const progress = (text: string) => Effect.sync(() => process.stderr.write(`bench:   ${text}\n`))
+/** Other work on the machine moves every figure here: say how much there was. */
+const load = Effect.suspend(() => progress(`load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}`))
 
 const measureQemu = (accel: QemuAccel, tscKhz: number, dir: string) =>
   Effect.gen(function*() {
@@ -88,6 +90,7 @@ const measureRestores = (snapshot: string, dir: string) =>
 const measureBhyve = (backend: CpuBackendName, dir: string) =>
   Effect.gen(function*() {
     const snapshot = join(dir, `bhyve-${backend}.snap`)
+    yield* progress(`bhyve on ${backend}: ${REPS} checkpoints, then ${RESTORE_REPS} restores per snapshot.ram mode`)
     const saves = yield* Effect.scoped(Effect.gen(function*() {
       const guest = yield* spawnBhyveMemwrite(backend, dir)
       yield* guest.waitForLine(`bhyve (${backend}) memwrite round 1`, FIRST_ROUND, FIRST_ROUND_TIMEOUT_MS)
@@ -106,6 +109,7 @@ export const benchmark: Benchmark = {
     const host = yield* probeHostCpu
     const qemuFound = yield* probeQemu
     const dir = yield* tempDir
+    yield* load
     const accel: QemuAccel = host.backend === "kvm" ? "kvm" : "tcg"
     let qemu: QemuSide | string
     if ("missing" in qemuFound) {
@@ -119,6 +123,7 @@ export const benchmark: Benchmark = {
     if (host.backend === "kvm") sides.push(yield* measureBhyve("kvm", dir))
     else sides.push({ backend: "kvm", saves: [], restores: [], unmeasured: needsKvm(host) })
     sides.push(yield* measureBhyve("soft", dir))
+    yield* load
     return checkpointRows(sides, qemu)
   }).pipe(Effect.mapError((e) => (e instanceof BenchFailure ? e : new BenchFailure({ what: "checkpoint bench", reason: String(e) })))))
 }

@@ -81,6 +81,13 @@ export const checkpointRows = (bhyve: ReadonlyArray<BhyveSide>, qemu: QemuSide |
         targetRatio: SAVE_TARGET_RATIO,
         note: `downtime (vCPUs paused, bhyve's report) ${list(side.saves.map((s) => s.result.downtimeMs))} ms`
       },
+      {
+        id: `checkpoint.downtime.${side.backend}`,
+        label: `checkpoint: vCPUs paused, as reported (${side.backend})`,
+        unit: "ms",
+        subject: subject(side.saves.flatMap((s) => (s.result.downtimeMs === undefined ? [] : [s.result.downtimeMs]))),
+        baseline: qemuSamples("bg-snapshot downtime", (q) => q.background.flatMap((s) => (s.result.qemuDowntimeMs === undefined ? [] : [s.result.qemuDowntimeMs])))
+      },
       ...restoreRows
     ]
   })
