@@ -5,32 +5,36 @@
  * start-up, and the machine thread did it a second time):
  *
  *   bhyve-main.js           `bhyve`: prints -h/--help itself; otherwise starts
- *                           the machine thread, then loads the command line and
- *                           control socket code
- *   bhyvectl-main.js        `bhyvectl`
- *   chunk-*.js              what those two load on demand or share (Effect,
- *                           the parser, the control protocol, MachineThread)
+ *                           the machine thread, then loads
+ *   bhyve-cli-*.cjs         the command line and control socket code
+ *   bhyvectl-main.js        `bhyvectl`, which loads
+ *   bhyvectl-cli-*.cjs      its code
  *   machine-worker-main.js  the machine thread's entry, which loads
- *   machine-*.js            the machine: devices, CPUs, loaders, snapshots,
+ *   machine-*.cjs           the machine: devices, CPUs, loaders, snapshots,
  *                           and nothing of the CLI
+ *   chunk-*.js              what the entries share (how they load the rest)
  *
- * The two threads are separate module graphs (a worker evaluates its own copy
- * of whatever it imports), so the machine thread is a build of its own that
- * shares no chunk with the CLI's, and the CLI's contains no machine code.
+ * The .cjs files are CommonJS so that the entries can compile them with V8's
+ * code cache (src/cli/CachedBundle.ts; Node 20 caches no ES module's code),
+ * which writes `<file>.cache` beside each on its first run. Each is a whole
+ * module graph of its own: the two threads share no module instance anyway
+ * (a worker evaluates its own copy of whatever it imports), and the CLI's
+ * contains no machine code.
  *
- * Each file has its source map beside it; the entries turn source maps on
- * before importing the rest (src/cli/SourceMappedImport.ts), so stack traces
- * name src/ files. The native addons are found at run time by walking up from
- * the bundle to build/Release, as from dist/.
+ * Each file has its source map beside it, read only when a stack trace is
+ * formatted (src/cli/SourceMappedImport.ts), so traces name src/ files. The
+ * native addons are found at run time by walking up from the bundle to
+ * build/Release, as from dist/.
  *
  * Run after tsc by `npm install` (prepare), `npm run build` and the tests'
- * global setup. `--metafile` also writes dist/bundle/meta-{cli,machine}.json
+ * global setup. `--metafile` also writes dist/bundle/meta-{entries,cli,machine}.json
  * (esbuild's record of which module pulled what into which file).
  *
  * Other test runs may be starting bhyve from dist/bundle/ meanwhile: files
  * are replaced by rename, only when they change, and the previous build's
  * files (chunks its entries import) are removed by the build after this one;
- * files.json lists this build's.
+ * files.json lists this build's. A code cache stays while its bundle does
+ * (it names the bundle's digest, so a stale one is never used).
  */
 import * as esbuild from "esbuild"
 import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs"
@@ -80,24 +84,55 @@ const usageText = async () => {
   return bhyveUsage.endsWith("\n") ? bhyveUsage : `${bhyveUsage}\n`
 }
 
+/** The bundles the entries load with the code cache: CommonJS, each one whole file. */
+const commonJs = {
+  ...common,
+  format: "cjs",
+  splitting: false,
+  outExtension: { ".js": ".cjs" },
+  // Named by content, as the chunks are: an entry of one build never loads another build's code.
+  entryNames: "[name]-[hash]",
+  // The code's own import.meta.url (addon and worker paths): the bundle's, as in ESM.
+  define: { "import.meta.url": "__bundleUrl" },
+  banner: { js: `var __bundleUrl = require("node:url").pathToFileURL(__filename).href;` }
+}
+
 const [cli, machine] = await Promise.all([
   esbuild.build({
-    ...common,
-    entryPoints: ["src/cli/bhyve-main.ts", "src/cli/bhyvectl-main.ts"],
-    chunkNames: "chunk-[hash]",
-    define: { BHYVE_USAGE: JSON.stringify(await usageText()) }
+    ...commonJs,
+    entryPoints: [{ in: "src/cli/BhyveMain.ts", out: "bhyve-cli" }, { in: "src/cli/BhyvectlMain.ts", out: "bhyvectl-cli" }]
   }),
   esbuild.build({
-    ...common,
-    entryPoints: ["src/cli/machine-worker-main.ts"],
-    chunkNames: "machine-[hash]"
+    ...commonJs,
+    entryPoints: [{ in: "src/machine/MachineWorker.ts", out: "machine" }]
   })
 ])
 
-const outputs = [...cli.outputFiles, ...machine.outputFiles].map((f) => ({ path: f.path, contents: f.contents }))
+/** `./<name>-<hash>.cjs` of a CommonJS build, as an entry names it. */
+const bundleName = (build, name) => {
+  const file = build.outputFiles.map((f) => basename(f.path)).find((b) => b.startsWith(`${name}-`) && b.endsWith(".cjs"))
+  if (file === undefined) throw new Error(`no ${name}-*.cjs in the build`)
+  return JSON.stringify(`./${file}`)
+}
+
+const entries = await esbuild.build({
+  ...common,
+  entryPoints: ["src/cli/bhyve-main.ts", "src/cli/bhyvectl-main.ts", "src/cli/machine-worker-main.ts"],
+  chunkNames: "chunk-[hash]",
+  define: {
+    BHYVE_USAGE: JSON.stringify(await usageText()),
+    BHYVE_CLI_BUNDLE: bundleName(cli, "bhyve-cli"),
+    BHYVECTL_CLI_BUNDLE: bundleName(cli, "bhyvectl-cli"),
+    BHYVE_MACHINE_BUNDLE: bundleName(machine, "machine")
+  }
+})
+
+const builds = { entries, cli, machine }
+const outputs = Object.values(builds).flatMap((b) => b.outputFiles).map((f) => ({ path: f.path, contents: f.contents }))
 if (metafile) {
-  outputs.push({ path: join(outdir, "meta-cli.json"), contents: Buffer.from(JSON.stringify(cli.metafile)) })
-  outputs.push({ path: join(outdir, "meta-machine.json"), contents: Buffer.from(JSON.stringify(machine.metafile)) })
+  for (const [name, b] of Object.entries(builds)) {
+    outputs.push({ path: join(outdir, `meta-${name}.json`), contents: Buffer.from(JSON.stringify(b.metafile)) })
+  }
 }
 
 /** `contents` at `path` by rename, unless already there; entries (#!) executable. */
@@ -127,7 +162,8 @@ try {
   previous = JSON.parse(readFileSync(join(outdir, LIST), "utf8"))
 } catch {}
 const keep = new Set([LIST, ...current, ...previous])
+const kept = (name) => keep.has(name.endsWith(".cache") ? name.slice(0, -".cache".length) : name)
 for (const name of readdirSync(outdir)) {
-  if (!keep.has(name) && !name.includes(".tmp-")) unlinkSync(join(outdir, name))
+  if (!kept(name) && !name.includes(".tmp-")) unlinkSync(join(outdir, name))
 }
 install(join(outdir, LIST), Buffer.from(`${JSON.stringify(current)}\n`))

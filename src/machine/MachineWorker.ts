@@ -15,6 +15,7 @@ import { parentPort, workerData } from "node:worker_threads"
 import { CpuBackend } from "../kernel/Cpu.js"
 import * as SnapshotFsLive from "../snapshot/format/SnapshotFsLive.js"
 import * as MachineSnapshots from "../snapshot/MachineSnapshots.js"
+import { codeIsWarm } from "./CodeWarm.js"
 import { handleRequest } from "./MachineCommands.js"
 import { describeExit, exitStatus, type MachineExit } from "./MachineExit.js"
 import type { FromMachine, MachineWorkerData, ToMachine } from "./WorkerProtocol.js"
@@ -53,6 +54,7 @@ const program = (data: MachineWorkerData) => Effect.scoped(
       writeSync(2, `bhyve: ${machine.config.name}: running on ${Context.get(machine.context, CpuBackend).description}\n`)
     }
     post({ _tag: "Running", kickHandles: machine.vcpus.map((v) => v.kickHandle), name: machine.config.name })
+    codeIsWarm()
     return yield* Effect.raceFirst(machine.run, serve)
   })
 ).pipe(Effect.provide(SnapshotFsLive.layer))
