@@ -79,7 +79,8 @@ export const checkpointRows = (bhyve: ReadonlyArray<BhyveSide>, qemu: QemuSide |
         subject: subject(side.saves.map((s) => s.result.totalMs)),
         baseline: qemuSamples("stop+migrate+fsync+cont", (q) => q.stopAndCopy.map((s) => s.result.totalMs)),
         targetRatio: SAVE_TARGET_RATIO,
-        note: `downtime (vCPUs paused, bhyve's report) ${list(side.saves.map((s) => s.result.downtimeMs))} ms`
+        note: `the Checkpoint request bhyvectl sends, sent from the bench over the control socket (bhyvectl's own start-up not included, as QMP's is not), ` +
+          `to bhyve's reply that the snapshot is durable; downtime (vCPUs paused, bhyve's report) ${list(side.saves.map((s) => s.result.downtimeMs))} ms`
       },
       {
         id: `checkpoint.downtime.${side.backend}`,
