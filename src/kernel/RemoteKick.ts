@@ -1,4 +1,5 @@
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import type { KickHandle } from "./Cpu.js"
 import { loadNativeKvm } from "./NativeKvm.js"
 import { loadNativeSoft } from "./soft/NativeSoft.js"
@@ -8,14 +9,24 @@ import { loadNativeSoft } from "./soft/NativeSoft.js"
  * worker) from this one: both threads share the loaded addons, so a kick
  * token means the same vCPU here. Best effort: a backend whose addon is
  * not loadable here has no vCPUs to kick either.
+ *
+ * Each addon is loaded at the first kick of one of its vCPUs, by then
+ * already loaded by the machine thread: loading the software CPU's (and its
+ * Unicorn library) here up front cost bhyve's main thread ~20 ms before it
+ * could start the machine, for a VM on KVM that never needs it.
  */
 export const makeRemoteKick = (): ((handles: ReadonlyArray<KickHandle>) => void) => {
-  const kvm = Effect.runSync(Effect.option(loadNativeKvm))
-  const soft = Effect.runSync(Effect.option(loadNativeSoft))
+  const kvm = lazily(() => Effect.runSync(Effect.option(loadNativeKvm)))
+  const soft = lazily(() => Effect.runSync(Effect.option(loadNativeSoft)))
   return (handles) => {
     for (const h of handles) {
-      if (h.backend === "kvm" && kvm._tag === "Some") kvm.value.kick(h.token)
-      else if (h.backend === "soft" && soft._tag === "Some") soft.value.kick(h.token)
+      const native: Option.Option<{ kick(token: number): void }> = h.backend === "kvm" ? kvm() : soft()
+      if (Option.isSome(native)) native.value.kick(h.token)
     }
   }
+}
+
+const lazily = <A>(load: () => A): (() => A) => {
+  let loaded: { readonly value: A } | undefined
+  return () => (loaded ??= { value: load() }).value
 }
