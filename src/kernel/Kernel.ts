@@ -16,6 +16,7 @@ import { MachineClock, makeMachineClock } from "./MachineClock.js"
 import * as KvmBackend from "./kvm/KvmBackend.js"
 import { DEFAULT_KVM_PATH } from "./kvm/KvmSystem.js"
 import * as SoftBackend from "./soft/SoftBackend.js"
+import type { WriteTracking } from "./WriteTracking.js"
 
 /** `-o cpu.backend=`: auto picks KVM where /dev/kvm works, the software CPU everywhere else. */
 export type CpuBackendChoice = CpuBackendName | "auto"
@@ -30,7 +31,7 @@ export interface KernelOptions {
 }
 
 /** What every backend provides to the machine above it. */
-export type KernelServices = CpuBackend | GuestMemory | MachineClock | DeviceClock | CpuInterrupts | CurrentVcpu
+export type KernelServices = CpuBackend | GuestMemory | MachineClock | DeviceClock | CpuInterrupts | CurrentVcpu | WriteTracking
 
 export type KernelError = KvmError | KvmUnavailable | NativeAddonMissing | CpuError | CpuUnavailable
 

@@ -27,7 +27,10 @@ const snapshotResult = (report: SaveReport) => ({
     stateBytes: report.stateBytes,
     ramBytesWritten: report.ramBytesWritten,
     pauseMs: report.pauseMs,
-    downtimeMs: report.downtimeMs
+    downtimeMs: report.downtimeMs,
+    ram: report.ram,
+    ...(report.fallback === undefined ? {} : { fallback: report.fallback }),
+    ...(report.tracking === undefined ? {} : { tracking: { ...report.tracking } })
   }
 })
 

@@ -3,6 +3,8 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { CpuBackend, type CpuStatePart } from "../kernel/Cpu.js"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import { GuestMemory } from "../kernel/GuestMemory.js"
 import { MachineClock, type MachineClockService } from "../kernel/MachineClock.js"
 import type { BuiltMachine } from "../machine/Machine.js"
@@ -10,7 +12,10 @@ import type { MachineConfig } from "../machine/MachineConfig.js"
 import { type DeviceServer, DeviceServers } from "../servers/DeviceServer.js"
 import * as ChunkCodec from "./format/ChunkCodec.js"
 import type { SnapshotFs } from "./format/SnapshotFs.js"
-import { writeSnapshot } from "./format/SnapshotWriter.js"
+import { trackedRam } from "./format/RamWriter.js"
+import { DEFAULT_BLOCK_SIZE, writeSnapshot } from "./format/SnapshotWriter.js"
+import { WriteTracking } from "../kernel/WriteTracking.js"
+import { checkpointFaults } from "./CheckpointFaults.js"
 import { hostInfo } from "./HostInfo.js"
 import { MACHINE_CLOCK_CHUNK, machineClockCodec } from "./MachineClockChunk.js"
 import { SaveFailed, type SaveStep } from "./SaveErrors.js"
@@ -39,9 +44,15 @@ export interface SaveReport {
   readonly ramBytesWritten: number
   /** Time from the request until every vCPU was parked. */
   readonly pauseMs: number
-  /** Time the guest did not run (for a suspend: until the save was durable). */
+  /** Time the guest did not run: until it resumed (a background checkpoint), else until the save was durable. */
   readonly downtimeMs: number
   readonly totalMs: number
+  /** How RAM was written: while the guest ran (write tracking) or while it stayed paused. */
+  readonly ram: "background" | "paused"
+  /** Why a checkpoint stopped and copied instead of writing RAM in the background. */
+  readonly fallback?: string
+  /** What write tracking did during a background write. */
+  readonly tracking?: { readonly faults: number; readonly pagesCopied: number; readonly sidePagesPeak: number }
 }
 
 const failAt = (step: SaveStep, component?: string) => (reason: unknown) =>
@@ -94,18 +105,35 @@ const collectAll = (clock: MachineClockService, parts: ReadonlyArray<CpuStatePar
     return [clockChunk, ...cpuChunks, ...deviceChunks]
   })
 
+/** Machines with a save under way: a second one is refused (a background checkpoint leaves the guest running meanwhile). */
+const saving = new WeakSet<BuiltMachine>()
+
 /**
  * Save = check, pause, quiesce, collect, write; then (checkpoint) resume.
- * Any failure or missed deadline aborts the save and resumes the guest as
- * it was; the snapshot writer leaves nothing at the target that looks
- * like a snapshot. Runs on the machine's own thread.
+ * A checkpoint arms write tracking on guest RAM while paused and resumes
+ * the guest at once; RAM is then written in the background as it was at
+ * the pause (copy-before-write), and the reply waits until the snapshot is
+ * durable. Where tracking cannot be had it stops and copies, and says why
+ * in the report. Any failure or missed deadline aborts the save and
+ * resumes the guest as it was; the snapshot writer leaves nothing at the
+ * target that looks like a snapshot. Runs on the machine's own thread.
  */
 export const saveSnapshot = (machine: BuiltMachine, request: SaveRequest): Effect.Effect<SaveReport, SaveFailed, SnapshotFs> =>
+  Effect.suspend(() => {
+    if (saving.has(machine)) {
+      return Effect.fail(new SaveFailed({ step: "check", reason: "another snapshot of this machine is being written; try again when it is done" }))
+    }
+    saving.add(machine)
+    return Effect.ensuring(saveOnce(machine, request), Effect.sync(() => saving.delete(machine)))
+  })
+
+const saveOnce = (machine: BuiltMachine, request: SaveRequest): Effect.Effect<SaveReport, SaveFailed, SnapshotFs> =>
   Effect.gen(function*() {
     const deadlines = request.deadlines ?? DEFAULT_DEADLINES
     const servers = Context.get(machine.context, DeviceServers)
     const backend = Context.get(machine.context, CpuBackend)
     const ram = Context.get(machine.context, GuestMemory)
+    const tracking = Context.getOption(machine.context, WriteTracking)
     const refusing = servers.find((s) => s.unsupported !== undefined)
     if (refusing !== undefined) {
       return yield* new SaveFailed({ step: "check", component: refusing.id, reason: `device ${refusing.id} (${refusing.kind}) cannot be saved: ${refusing.unsupported}` })
@@ -119,6 +147,22 @@ export const saveSnapshot = (machine: BuiltMachine, request: SaveRequest): Effec
     )
     const pausedAt = performance.now()
     let keepPaused = false
+    let resumed = false
+    let resumedAt: number | undefined
+
+    // Every device is told to take up its work, and the vCPUs resume, whatever one device's resumeWork does.
+    const resumeDevices = Effect.forEach(servers, (server) =>
+      server.resumeWork === undefined
+        ? Effect.void
+        : Effect.catchAllDefect(server.resumeWork, (defect) =>
+          Effect.logError(`device ${server.id} could not take up its work after the save`, Cause.die(defect))), { discard: true })
+    const resumeOnce = Effect.suspend(() => {
+      if (resumed) return Effect.void
+      resumed = true
+      return Effect.ensuring(resumeDevices, wasPaused ? Effect.void : machine.control.resume).pipe(
+        Effect.ensuring(Effect.sync(() => void (resumedAt = performance.now())))
+      )
+    })
 
     const save = Effect.gen(function*() {
       for (const server of servers) {
@@ -126,6 +170,20 @@ export const saveSnapshot = (machine: BuiltMachine, request: SaveRequest): Effec
       }
       const chunks = yield* collectAll(Context.get(machine.context, MachineClock), backend.stateParts, servers)
       const host = yield* hostInfo
+      const faults = checkpointFaults()
+      // A checkpoint freezes RAM as of now and lets the guest run while it is written; a suspend stops and copies.
+      const armed = request.mode === "checkpoint" && Option.isSome(tracking)
+        ? yield* Effect.either(tracking.value.arm({ blockSize: DEFAULT_BLOCK_SIZE, handlerDieAfter: faults.handlerDieAfter }))
+        : undefined
+      const session = armed !== undefined && Either.isRight(armed) ? armed.right : undefined
+      const fallback = request.mode === "suspend"
+        ? undefined
+        : Option.isNone(tracking)
+        ? "this CPU backend offers no write tracking"
+        : armed !== undefined && Either.isLeft(armed)
+        ? armed.left.reason
+        : undefined
+      if (session !== undefined) yield* resumeOnce
       const written = yield* writeSnapshot({
         path: request.path,
         manifest: {
@@ -136,27 +194,26 @@ export const saveSnapshot = (machine: BuiltMachine, request: SaveRequest): Effec
           devices: servers.map((s) => ({ id: s.id, kind: s.kind, config: s.config ?? null }))
         },
         chunks,
-        ram
+        ram,
+        ...(session === undefined ? {} : { ramSource: trackedRam(session, faults.write) })
       }).pipe(Effect.mapError(failAt("write")))
+      const stats = session === undefined ? undefined : yield* session.stats
       keepPaused = request.mode === "suspend"
       const done = performance.now()
-      return {
+      const report: SaveReport = {
         path: written.path,
         ramPath: written.ramPath,
         stateBytes: written.stateBytes,
         ramBytesWritten: written.ramBytesWritten,
         pauseMs: pausedAt - started,
-        downtimeMs: done - started,
-        totalMs: done - started
+        downtimeMs: (resumedAt ?? done) - started,
+        totalMs: done - started,
+        ram: session === undefined ? "paused" : "background",
+        ...(fallback === undefined ? {} : { fallback }),
+        ...(stats === undefined ? {} : { tracking: { faults: stats.faults, pagesCopied: stats.pagesCopied, sidePagesPeak: stats.sidePagesPeak } })
       }
+      return report
     })
 
-    // Every device is told to take up its work, and the vCPUs resume, whatever one device's resumeWork does.
-    const resumeDevices = Effect.forEach(servers, (server) =>
-      server.resumeWork === undefined
-        ? Effect.void
-        : Effect.catchAllDefect(server.resumeWork, (defect) =>
-          Effect.logError(`device ${server.id} could not take up its work after the save`, Cause.die(defect))), { discard: true })
-    const resumeAll = Effect.ensuring(resumeDevices, wasPaused ? Effect.void : machine.control.resume)
-    return yield* save.pipe(Effect.ensuring(Effect.suspend(() => (keepPaused ? Effect.void : resumeAll))))
+    return yield* Effect.scoped(save).pipe(Effect.ensuring(Effect.suspend(() => (keepPaused ? Effect.void : resumeOnce))))
   })

@@ -4,6 +4,7 @@ import * as Layer from "effect/Layer"
 import { CpuBackend, type CpuBackendService, type CpuStatePart } from "../Cpu.js"
 import type { RamBacking } from "../GuestMemory.js"
 import { KvmError } from "../KvmError.js"
+import * as WriteTrackingUffd from "../WriteTrackingUffd.js"
 import * as KvmApThreads from "./KvmApThreads.js"
 import * as KvmGuestMemory from "./KvmGuestMemory.js"
 import * as KvmInterruptController from "./KvmInterruptController.js"
@@ -86,7 +87,9 @@ export const layer = (options: KvmBackendOptions) => {
   const kernel = Layer.mergeAll(KvmGuestMemory.layer(options.memoryBytes, options.ramBacking), KvmVcpusLayer.layer(options.cpus)).pipe(
     Layer.provideMerge(vm)
   )
-  return Layer.mergeAll(backend, KvmInterruptController.layer(), KvmMsiRoutes.layer()).pipe(Layer.provideMerge(kernel))
+  // Write tracking of guest RAM (background checkpoints): userfaultfd, as on the software CPU.
+  const tracking = WriteTrackingUffd.layer({ privateFileRam: options.ramBacking !== undefined })
+  return Layer.mergeAll(backend, KvmInterruptController.layer(), KvmMsiRoutes.layer(), tracking).pipe(Layer.provideMerge(kernel))
 }
 
 /** The KVM services a test of the KVM layer itself may look at. */

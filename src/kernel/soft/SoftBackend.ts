@@ -11,6 +11,8 @@ import { GuestMemory, mapRamRegion, type RamBacking } from "../GuestMemory.js"
 import type { KvmError, NativeAddonMissing } from "../KvmError.js"
 import { MachineClock, makeMachineClock } from "../MachineClock.js"
 import { type GuestRam, HIGHMEM_BASE, LOWMEM_LIMIT, ramRegions } from "../MemoryLayout.js"
+import { WriteTracking } from "../WriteTracking.js"
+import * as WriteTrackingUffd from "../WriteTrackingUffd.js"
 import { EXIT_BUFFER_SIZE, loadCheckedSoft } from "./NativeSoft.js"
 import { DEFAULT_SCHEDULER, type SchedulerOptions, SoftScheduler } from "./SoftScheduler.js"
 import { makeSoftVcpu, softVcpuStatePart } from "./SoftVcpu.js"
@@ -50,7 +52,7 @@ export const mmioRanges = (memoryBytes: number): ReadonlyArray<{ readonly base: 
 /** One bit per vCPU in the addon's map of translated code (and the machine's own limit). */
 const MAX_CPUS = 64
 
-export type SoftServices = CpuBackend | GuestMemory | MachineClock | DeviceClock | CpuInterrupts | CurrentVcpu | SoftCodeCache
+export type SoftServices = CpuBackend | GuestMemory | MachineClock | DeviceClock | CpuInterrupts | CurrentVcpu | SoftCodeCache | WriteTracking
 
 const build = (options: SoftBackendOptions): Effect.Effect<Context.Context<SoftServices>, SoftBackendError, Scope.Scope> =>
   Effect.gen(function*() {
@@ -116,7 +118,9 @@ const build = (options: SoftBackendOptions): Effect.Effect<Context.Context<SoftS
       Context.add(DeviceClock, clock),
       Context.add(CpuInterrupts, interrupts),
       Context.add(CurrentVcpu, { current: () => scheduler.current, count: cpus }),
-      Context.add(SoftCodeCache, { invalidate: (gpa, length) => machine.invalidateCode(gpa, length) })
+      Context.add(SoftCodeCache, { invalidate: (gpa, length) => machine.invalidateCode(gpa, length) }),
+      // userfaultfd sees the engines' stores like any other writer's: the same tracking as on KVM.
+      Context.add(WriteTracking, WriteTrackingUffd.make(ram, { privateFileRam: options.ramBacking !== undefined }))
     )
   })
 

@@ -12,7 +12,7 @@ import { fsyncDirectory, withFile, writeAll } from "./FileOps.js"
 import type { ChunkEntry, DeviceEntry, HostInfo, RamRegionEntry, SnapshotManifest } from "./Manifest.js"
 import { encodeManifest } from "./ManifestJson.js"
 import { layoutRam } from "./RamLayout.js"
-import { writeRam } from "./RamWriter.js"
+import { pausedRam, type RamSource } from "./RamWriter.js"
 import { removeStaleTemps } from "./SnapshotCleanup.js"
 import { SnapshotWriteError, type WriteStep } from "./SnapshotErrors.js"
 import { type FileHandle, SnapshotFs, SnapshotFsError } from "./SnapshotFs.js"
@@ -26,7 +26,10 @@ import { encodeStateHeader, FORMAT_VERSION, STATE_HEADER_LENGTH } from "./StateH
  *   2. state to `.F.<id>.tmp`, fsync, rename over F (the commit point), fsync the directory
  *   3. delete the RAM file the old F named, and stale temps
  * Before the commit rename any failure removes what this save created and
- * leaves the old F and its RAM file as they were. The guest must be paused.
+ * leaves the old F and its RAM file as they were. RAM comes from a RamSource:
+ * the paused guest's views (the default; the guest must stay paused until
+ * this returns) or a write-tracking session's arm-instant RAM (the guest may
+ * run; only the state written here must be from the arm instant).
  */
 
 export const WRITER_VERSION = "0.1.0"
@@ -47,6 +50,8 @@ export interface WriteSnapshotOptions {
   readonly manifest: ManifestInput
   readonly chunks: ReadonlyArray<ChunkInput>
   readonly ram: GuestRam
+  /** Where RAM blocks come from; default the guest's own (paused) views. */
+  readonly ramSource?: RamSource
   /** Power of two, 4 KiB to 1 GiB; default 1 MiB. The unit of sparseness and of RAM checksums. */
   readonly blockSize?: number
   /** 16 lowercase hex digits; random by default. Fixed only in tests. */
@@ -136,7 +141,7 @@ export const writeSnapshot = (options: WriteSnapshotOptions): Effect.Effect<Writ
 
     const save = Effect.gen(function* () {
       const ram = yield* create(names.ramTemp, (file) =>
-        Effect.tap(writeRam(fs, file, layout, snapshotId, blockSize), () => fs.fsync(file))
+        Effect.tap((options.ramSource ?? pausedRam).write(fs, file, layout, snapshotId, blockSize), () => fs.fsync(file))
       )
       yield* Effect.uninterruptible(
         Effect.tap(fs.rename(names.ramTemp, names.ramPath), () => {
