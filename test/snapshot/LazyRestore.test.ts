@@ -81,10 +81,11 @@ describe("lazy restore: guest RAM mapped from the snapshot's RAM file, copy on w
 })
 
 describe("restore options", () => {
-  it("snapshot.verify and snapshot.ram take their listed values only", () => {
-    expect(parseRestoreOptions({})).toMatchObject({ right: { verify: "all", ram: "copy" } })
+  it("snapshot.verify and snapshot.ram take their listed values only, lazy RAM by default", () => {
+    expect(parseRestoreOptions({})).toMatchObject({ right: { verify: "all", ram: "lazy" } })
     expect(parseRestoreOptions({ "snapshot.ram": "map", "snapshot.verify": "state" })).toMatchObject({ right: { verify: "state", ram: "map" } })
-    expect(parseRestoreOptions({ "snapshot.ram": "lazy" })).toMatchObject({ left: "-o snapshot.ram=lazy: expected copy or map" })
+    expect(parseRestoreOptions({ "snapshot.ram": "copy" })).toMatchObject({ right: { ram: "copy" } })
+    expect(parseRestoreOptions({ "snapshot.ram": "lazier" })).toMatchObject({ left: "-o snapshot.ram=lazier: expected lazy or copy or map" })
     expect(parseRestoreOptions({ "snapshot.verify": "none" })).toMatchObject({ left: "-o snapshot.verify=none: expected all or state" })
   })
 })
