@@ -16,7 +16,7 @@ import { afterAll, describe, expect, it } from "@effect/vitest"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Bhyve, linuxBootArgs, once, trouble } from "../support/LinuxConsole.js"
+import { Bhyve, KERNEL_TROUBLE, linuxBootArgs, once } from "../support/LinuxConsole.js"
 import { linuxGuest, MARKER, skipReason } from "../support/LinuxGuest.js"
 
 const guest = await linuxGuest()
@@ -30,6 +30,8 @@ interface Host {
 
 const A: Host = { name: "a", ip: "10.0.2.1", mac: "02:00:00:00:00:0a" }
 const B: Host = { name: "b", ip: "10.0.2.2", mac: "02:00:00:00:00:0b" }
+/** The clocksource watchdog marking a clocksource unstable (why it is left out: at the kernel-warning test). */
+const CLOCKSOURCE_VERDICT = /clocksource: timekeeping watchdog on CPU\d+: Marking clocksource '[\w-]+' as unstable/
 /** Echo requests each guest sends: `ping -c 3` and one full-size. */
 const ECHOES = 4
 
@@ -105,10 +107,12 @@ describe(title("virtio-net between two Debian Linux guests over the unix datagra
     }
   }, 300_000)
 
-  it.skipIf(!guest.available)("ARP: each guest's kernel has the peer's MAC as a reachable neighbour", async () => {
+  // The entry's state depends on timing: made REACHABLE by its own ARP request, or STALE by the peer's request and
+  // then DELAY/PROBE while the kernel waits to confirm it (ICMP replies confirm nothing). Any of them holds the MAC ARP carried.
+  it.skipIf(!guest.available)("ARP: each guest's kernel has learned the peer's MAC as a valid neighbour entry", async () => {
     for (const { peer, vm } of await each()) {
       expect(vm.find(/^bhyve-ts-init: neighbour /)?.text, vm.log().slice(-2500))
-        .toMatch(new RegExp(`^bhyve-ts-init: neighbour ${peer.ip.replaceAll(".", "\\.")} lladdr ${peer.mac} .*REACHABLE$`))
+        .toMatch(new RegExp(`^bhyve-ts-init: neighbour ${peer.ip.replaceAll(".", "\\.")} lladdr ${peer.mac} .*(REACHABLE|STALE|DELAY|PROBE)$`))
     }
   }, 300_000)
 
@@ -122,9 +126,13 @@ describe(title("virtio-net between two Debian Linux guests over the unix datagra
     }
   }, 300_000)
 
+  // The clocksource watchdog's verdict is left to LinuxBoot.test.ts, which judges clocks: here two guests share the
+  // two cores with whatever else runs, and a vCPU thread kept off a core for a few hundred ms during boot loses
+  // timer ticks, so jiffies fall behind the TSC and the watchdog marks 'tsc-early' unstable (seen at load 22), a
+  // timer matter that says nothing about the network. Every other warning still fails this test.
   it.skipIf(!guest.available)("no kernel warning, BUG, lockup, call trace or virtio_net queue failure in either guest", async () => {
     for (const { vm } of await each()) {
-      expect(trouble(vm), vm.log()).toBeUndefined()
+      expect(vm.lines.find((l) => KERNEL_TROUBLE.test(l.text) && !CLOCKSOURCE_VERDICT.test(l.text))?.text, vm.log()).toBeUndefined()
       expect(vm.find(/net eth0: .*(failure|error|timed out)/i)?.text, vm.log()).toBeUndefined()
     }
   }, 300_000)
