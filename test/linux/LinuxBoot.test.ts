@@ -280,14 +280,46 @@ describe(title("Debian's Linux on the software CPU, through bhyve"), () => {
       expect(restored.lines.find((l) => KERNEL_TROUBLE.test(l.text) && !WATCHDOG_VERDICT.test(l.text))?.text, restored.log()).toBeUndefined()
     }, 120_000)
 
-    // The clocksource watchdog compares the TSC with the ACPI PM timer every half second: two guest clocks
-    // that a snapshot must stop and restart at the same instant, or the guest sees them drift apart. Both
-    // are now read and put back back-to-back (they drifted ~23 ms apart before); what is left, well under
-    // a millisecond, still trips Linux's tolerance now and then (a known gap: one clock for both is the fix).
-    it.skipIf(!guest.available)("across the restore the TSC and the ACPI PM timer stay within 1 ms of each other, as Linux measures them", async () => {
+    // The clocksource watchdog compares the TSC with the ACPI PM timer every half second. Both count the
+    // one machine clock, which stands still while the machine is paused for the save and is restored once,
+    // so the watchdog finds nothing to say (23 ms apart with separate clocks read one after another, under
+    // 0.5 ms but now and then past Linux's tolerance when read at one instant; 0 now).
+    it.skipIf(!guest.available)("across the restore the TSC and the ACPI PM timer agree: the clocksource watchdog never complains", async () => {
       const { restored } = await suspended()
-      const skew = watchdogSkewNs(restored.log())
-      if (skew !== undefined) expect(skew, restored.log()).toBeLessThan(1_000_000)
+      expect(restored.find(WATCHDOG_VERDICT)?.text, `skew ${watchdogSkewNs(restored.log())} ns\n${restored.log()}`).toBeUndefined()
+      expect(trouble(restored), restored.log()).toBeUndefined()
+    }, 120_000)
+  })
+
+  describe("pause and resume with bhyvectl, of a running Linux (1 vCPU)", () => {
+    /** Paused for 3 s after `count 2`, resumed, then run until 3 more count lines. */
+    const paused = once(async () => {
+      const { vm, dir, name } = startLinux({ what: "pause", cpus: 1, kernel: "vmlinux", run: "counter" })
+      const ctl = (what: string) => runBhyvectl([`--vm=${name}`, `--socket=${join(dir, "ctl")}`, what])
+      try {
+        await vm.waitLine(/^count 2$/, 60_000)
+        const pause = ctl("--pause")
+        // Lines printed before the pause arrive within this first second; none after it.
+        await new Promise((r) => setTimeout(r, 1_000))
+        const atPause = vm.counts().at(-1)!.n
+        await new Promise((r) => setTimeout(r, 2_000))
+        const duringPause = vm.counts().at(-1)!.n
+        const resume = ctl("--resume")
+        await vm.waitLine(new RegExp(`^count ${atPause + 3}$`), 30_000)
+        return { vm, pause, resume, atPause, duringPause }
+      } finally {
+        vm.kill()
+      }
+    })
+
+    it.skipIf(!guest.available)("the counter goes on from where it stopped, and the kernel prints no warning (soft lockup, clocksource)", async () => {
+      const { vm, pause, resume, atPause, duringPause } = await paused()
+      expect([pause.status, pause.stderr, resume.status, resume.stderr]).toEqual([0, "", 0, ""])
+      expect(duringPause).toBe(atPause)
+      const after = vm.counts().filter((c) => c.n > atPause)
+      expect(after.length).toBeGreaterThanOrEqual(3)
+      after.forEach((c, i) => expect(c.n).toBe(atPause + 1 + i))
+      expect(trouble(vm), vm.log()).toBeUndefined()
     }, 120_000)
   })
 })
