@@ -9,7 +9,7 @@
  *   bhyve-cli-*.cjs         the command line and control socket code
  *   bhyvectl-main.js        `bhyvectl`, which loads
  *   bhyvectl-cli-*.cjs      its code
- *   machine-worker-main.js  the machine thread's entry, which loads
+ *   machine-worker-main-*.cjs  the machine thread's entry, which loads
  *   machine-*.cjs           the machine: devices, CPUs, loaders, snapshots,
  *                           and nothing of the CLI
  *   chunk-*.js              what the entries share (how they load the rest)
@@ -27,7 +27,7 @@
  * build/Release, as from dist/.
  *
  * Run after tsc by `npm install` (prepare), `npm run build` and the tests'
- * global setup. `--metafile` also writes dist/bundle/meta-{entries,cli,machine}.json
+ * global setup. `--metafile` also writes dist/bundle/meta-{entries,cli,workerEntry,machine}.json
  * (esbuild's record of which module pulled what into which file).
  *
  * Other test runs may be starting bhyve from dist/bundle/ meanwhile: files
@@ -97,37 +97,42 @@ const commonJs = {
   banner: { js: `var __bundleUrl = require("node:url").pathToFileURL(__filename).href;` }
 }
 
-const [cli, machine] = await Promise.all([
-  esbuild.build({
-    ...commonJs,
-    entryPoints: [{ in: "src/cli/BhyveMain.ts", out: "bhyve-cli" }, { in: "src/cli/BhyvectlMain.ts", out: "bhyvectl-cli" }]
-  }),
-  esbuild.build({
-    ...commonJs,
-    entryPoints: [{ in: "src/machine/MachineWorker.ts", out: "machine" }]
-  })
-])
-
-/** `./<name>-<hash>.cjs` of a CommonJS build, as an entry names it. */
+/** `./<name>-<hash>.cjs` of a CommonJS build, as the code that loads it names it. */
 const bundleName = (build, name) => {
   const file = build.outputFiles.map((f) => basename(f.path)).find((b) => b.startsWith(`${name}-`) && b.endsWith(".cjs"))
   if (file === undefined) throw new Error(`no ${name}-*.cjs in the build`)
   return JSON.stringify(`./${file}`)
 }
 
+// Each build names the files of the one before it: machine <- its thread's entry <- CLI <- the commands' entries.
+const [machine, usage] = await Promise.all([
+  esbuild.build({ ...commonJs, entryPoints: [{ in: "src/machine/MachineWorker.ts", out: "machine" }] }),
+  usageText()
+])
+const workerEntry = await esbuild.build({
+  ...commonJs,
+  entryPoints: [{ in: "src/cli/machine-worker-main.ts", out: "machine-worker-main" }],
+  define: { ...commonJs.define, BHYVE_MACHINE_BUNDLE: bundleName(machine, "machine") }
+})
+const BHYVE_WORKER_ENTRY = bundleName(workerEntry, "machine-worker-main")
+const cli = await esbuild.build({
+  ...commonJs,
+  entryPoints: [{ in: "src/cli/BhyveMain.ts", out: "bhyve-cli" }, { in: "src/cli/BhyvectlMain.ts", out: "bhyvectl-cli" }],
+  define: { ...commonJs.define, BHYVE_WORKER_ENTRY }
+})
 const entries = await esbuild.build({
   ...common,
-  entryPoints: ["src/cli/bhyve-main.ts", "src/cli/bhyvectl-main.ts", "src/cli/machine-worker-main.ts"],
+  entryPoints: ["src/cli/bhyve-main.ts", "src/cli/bhyvectl-main.ts"],
   chunkNames: "chunk-[hash]",
   define: {
-    BHYVE_USAGE: JSON.stringify(await usageText()),
+    BHYVE_USAGE: JSON.stringify(usage),
     BHYVE_CLI_BUNDLE: bundleName(cli, "bhyve-cli"),
     BHYVECTL_CLI_BUNDLE: bundleName(cli, "bhyvectl-cli"),
-    BHYVE_MACHINE_BUNDLE: bundleName(machine, "machine")
+    BHYVE_WORKER_ENTRY
   }
 })
 
-const builds = { entries, cli, machine }
+const builds = { entries, cli, workerEntry, machine }
 const outputs = Object.values(builds).flatMap((b) => b.outputFiles).map((f) => ({ path: f.path, contents: f.contents }))
 if (metafile) {
   for (const [name, b] of Object.entries(builds)) {

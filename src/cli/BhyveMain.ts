@@ -9,13 +9,14 @@ import * as Either from "effect/Either"
 import { RequestFailed } from "../control/ControlFailure.js"
 import type { ControlRequest } from "../control/ControlRequest.js"
 import { makeControlServer } from "../control/ControlServer.js"
-import { makeRemoteKick } from "../kernel/RemoteKick.js"
+import { makeRemoteKick, preloadCpuAddon } from "../kernel/RemoteKick.js"
 import type { MachineWorkerData } from "../machine/WorkerProtocol.js"
 import * as SnapshotFsLive from "../snapshot/format/SnapshotFsLive.js"
 import { readManifest } from "../snapshot/format/SnapshotReader.js"
 import { type BhyveInvocation, parseBhyveArgs } from "./BhyveArgs.js"
 import { BHYVE_USAGE_EXIT_STATUS, BhyveUsageError } from "./BhyveUsageError.js"
 import { parseRestoreOptions } from "./RestoreOptions.js"
+import { existsSync } from "node:fs"
 import type { Worker } from "node:worker_threads"
 import { MachineThread } from "./MachineThread.js"
 
@@ -30,7 +31,16 @@ interface Launch {
   readonly name: string
   readonly socketPath: string | undefined
   readonly usesStdio: boolean
+  /** Whether the guest surely runs on the software CPU (said so, or auto without /dev/kvm). */
+  readonly soft: boolean
 }
+
+/** `-o cpu.backend`: soft, or auto on a host without /dev/kvm (where auto cannot take KVM). */
+const surelySoft = (backend: string | undefined): boolean =>
+  backend === "soft" || ((backend === undefined || backend === "auto") && !existsSync(KVM_DEVICE))
+
+/** The device auto tries (MachineFromConfig.ts passes no other). */
+const KVM_DEVICE = "/dev/kvm"
 
 /** What to start: a fresh boot, or a restore whose name and ports come from the snapshot unless the flags rebind them. */
 const launchOf = (invocation: Extract<BhyveInvocation, { _tag: "Boot" | "Restore" }>) =>
@@ -41,7 +51,8 @@ const launchOf = (invocation: Extract<BhyveInvocation, { _tag: "Boot" | "Restore
         data: { _tag: "Boot", config },
         name: config.name,
         socketPath: config.options["control.socket"],
-        usesStdio: config.serial.some((s) => s.backend._tag === "stdio")
+        usesStdio: config.serial.some((s) => s.backend._tag === "stdio"),
+        soft: surelySoft(config.options["cpu.backend"])
       } satisfies Launch
     }
     const { snapshot, overrides } = invocation
@@ -60,7 +71,8 @@ const launchOf = (invocation: Extract<BhyveInvocation, { _tag: "Boot" | "Restore
       },
       name: overrides.name ?? manifest.machine.name,
       socketPath: options["control.socket"],
-      usesStdio: serial.some((s) => s.backend._tag === "stdio")
+      usesStdio: serial.some((s) => s.backend._tag === "stdio"),
+      soft: false
     } satisfies Launch
   })
 
@@ -120,6 +132,8 @@ const runVm = (invocation: Extract<BhyveInvocation, { _tag: "Boot" | "Restore" }
           return t.exited()
         })
       )
+      // Unicorn loads here, on this otherwise idle thread, while the machine thread is still loading its code.
+      if (launch.soft) setImmediate(() => preloadCpuAddon("soft"))
       const signalled: { name?: string } = {}
       yield* connectProcess(machine, launch.usesStdio, signalled)
       const exit = yield* Effect.promise(() => machine.exited())

@@ -15,8 +15,16 @@ export interface MachineThreadExit {
  * Its stdin is always a pipe; a machine without a stdio port never reads it.
  */
 export const startMachineWorker = (): Worker =>
-  // Beside this module both in tsc's dist/cli/ and in dist/bundle/ (scripts/build-bundles.mjs).
-  new Worker(new URL("./machine-worker-main.js", import.meta.url), { stdin: true })
+  new Worker(new URL(typeof BHYVE_WORKER_ENTRY === "string" ? BHYVE_WORKER_ENTRY : "./machine-worker-main.js", import.meta.url), {
+    stdin: true
+  })
+
+/**
+ * `./<file>.cjs`: the machine thread's entry beside this module in dist/bundle/, put here by
+ * scripts/build-bundles.mjs (a CommonJS entry starts a worker ~20-30 ms sooner than an ES module:
+ * no ES module loader to set up); undefined in tsc's dist/cli/, where it is machine-worker-main.js.
+ */
+declare const BHYVE_WORKER_ENTRY: string | undefined
 
 /**
  * The worker thread that owns the machine, seen from the main thread:

@@ -1,6 +1,6 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import type { KickHandle } from "./Cpu.js"
+import type { CpuBackendName, KickHandle } from "./Cpu.js"
 import { loadNativeKvm } from "./NativeKvm.js"
 import { loadNativeSoft } from "./soft/NativeSoft.js"
 
@@ -29,4 +29,16 @@ export const makeRemoteKick = (): ((handles: ReadonlyArray<KickHandle>) => void)
 const lazily = <A>(load: () => A): (() => A) => {
   let loaded: { readonly value: A } | undefined
   return () => (loaded ??= { value: load() }).value
+}
+
+/**
+ * Loads `backend`'s addon on this thread, meant for while the machine thread
+ * is still loading its code: the library is then mapped and relocated by the
+ * time that thread loads it (Unicorn's is ~20 ms of the software CPU's
+ * start). Best effort, as the kicks are: a failure is the machine thread's
+ * to report.
+ */
+export const preloadCpuAddon = (backend: CpuBackendName): void => {
+  if (backend === "kvm") Effect.runSync(Effect.option(loadNativeKvm))
+  else Effect.runSync(Effect.option(loadNativeSoft))
 }
