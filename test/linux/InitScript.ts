@@ -11,8 +11,8 @@
  *              working across a snapshot)
  *   disk       mount /dev/vda read-only, print the sha256sum of bhyvets.file=PATH (relative to the fs root)
  *   net        eth0 gets bhyvets.ip=ADDR/LEN (default 10.0.2.15/24); once bhyvets.peer=ADDR answers ARP
- *              (bhyvets.arpwait=S seconds, default 60: it may still be booting), 3 pings and one of a full 1500-byte packet to it
- *              must all be answered; with bhyvets.answer=N it then stays up until it has answered N echo
+ *              (bhyvets.arpwait=S seconds, default 60: it may still be booting), 3 pings, one of a full 1500-byte
+ *              packet and a burst of 300 (-A) to it must all be answered; with bhyvets.answer=N it then stays up until it has answered N echo
  *              requests itself (60 s at most), so a peer running the same check is not cut short
  *   rng        16 bytes of /dev/hwrng in hex
  *   console    writes a line to /dev/hvc0
@@ -165,6 +165,8 @@ case "$run" in
       elif ! pings -c 3 "$peer"; then failed net "pings to $peer lost"
       # 1472 bytes of ICMP data: a 1500-byte IP packet, the largest frame the link carries.
       elif ! pings -c 1 -s 1472 "$peer"; then failed net "a full-size ping to $peer lost"
+      # Each next as soon as the last is answered: more frames than a queue has entries, so the rings' indices wrap.
+      elif ! pings -A -q -c 300 "$peer"; then failed net "pings to $peer lost in a burst of 300"
       else
         echo "bhyve-ts-init: neighbour $(ip neigh show "$peer" dev eth0)"
         ok net
