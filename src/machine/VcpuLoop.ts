@@ -1,8 +1,10 @@
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import type { BusRouter } from "../bus/Bus.js"
 import { dispatchMmio, dispatchPio } from "../bus/ExitDispatch.js"
 import type { InlineIo, VirtualCpu } from "../kernel/Cpu.js"
 import { errnoName } from "../kernel/KvmError.js"
+import { internalErrorReason } from "../kernel/kvm/KvmInternalError.js"
 import { type MmioExit, type PioExit, SYSTEM_EVENT, type VcpuExit } from "../kernel/VcpuExit.js"
 import type { MachineEventSink, StopRequest } from "../servers/MachineEvents.js"
 import type { ApRunner } from "./ApRunner.js"
@@ -113,11 +115,11 @@ export const stopOutcome = (vcpu: VirtualCpu, exit: StopExit): MachineExit | Vcp
       if (exit.type === SYSTEM_EVENT.RESET) return { _tag: "Reset", source: "KVM system event" }
       if (exit.type === SYSTEM_EVENT.SHUTDOWN) return { _tag: "PoweredOff", source: "KVM system event" }
       return new VcpuFailure({ vcpu: vcpu.id, reason: `KVM system event ${exit.type} (guest crash)` })
-    case "InternalError":
-      return new VcpuFailure({
-        vcpu: vcpu.id,
-        reason: `KVM internal error, suberror ${exit.suberror} (1 = instruction emulation failed), data [${exit.data.map((d) => hex(Number(d))).join(", ")}]`
-      })
+    case "InternalError": {
+      // KVM still answers KVM_GET_REGS after an internal error: RIP says where the guest stopped.
+      const regs = Effect.runSync(Effect.option(vcpu.getRegs()))
+      return new VcpuFailure({ vcpu: vcpu.id, reason: internalErrorReason(exit.suberror, exit.data, Option.getOrUndefined(regs)?.rip) })
+    }
     case "FailEntry":
       return new VcpuFailure({ vcpu: vcpu.id, reason: `KVM could not enter the guest, hardware reason ${hex(Number(exit.reason))}` })
     case "UnknownExit":
