@@ -12,7 +12,7 @@ import { makeEventLoopClock } from "./EventLoopClock.js"
 import type { GuestMemory, RamBacking } from "./GuestMemory.js"
 import type { KvmError, KvmUnavailable, NativeAddonMissing } from "./KvmError.js"
 import { kvmUnusableReason } from "./KvmProbe.js"
-import { MachineClock, makeMachineClock } from "./MachineClock.js"
+import { MachineClock, type MachineClockService, makeMachineClock } from "./MachineClock.js"
 import * as KvmBackend from "./kvm/KvmBackend.js"
 import { DEFAULT_KVM_PATH } from "./kvm/KvmSystem.js"
 import * as SoftBackend from "./soft/SoftBackend.js"
@@ -65,13 +65,18 @@ export const resolveBackend = (
   })
 
 /**
- * On KVM the guest's TSC is the hardware's (KVM's own offset, saved with
- * the vCPU); the machine clock serves what userspace keeps (the PM timer,
- * any DeviceClock timer).
+ * On KVM the guest's TSC is the hardware's: KVM's offset keeps it running
+ * while the vCPUs are out of KVM_RUN (QEMU leaves it so too), and a restore
+ * sets it from the saved vCPU. The machine clock serves what userspace
+ * keeps (the PM timer, any DeviceClock timer) and runs through a pause as
+ * the TSC does, so the two never drift apart (a PM timer stopped beside a
+ * running TSC would have Linux's watchdog call the TSC unstable after a
+ * long pause). Stopping KVM's TSC too (KVM_VCPU_TSC_OFFSET) is left to do.
  */
 const kvmClocks = Layer.effectContext(Effect.sync(() => {
   const clock = makeMachineClock()
-  return Context.make(MachineClock, clock).pipe(Context.add(DeviceClock, makeEventLoopClock(clock)))
+  const runsThroughPauses: MachineClockService = { ...clock, stop: () => {}, start: () => {} }
+  return Context.make(MachineClock, runsThroughPauses).pipe(Context.add(DeviceClock, makeEventLoopClock(clock)))
 }))
 
 /** On KVM the LAPICs are in the kernel: no device server asks which vCPU made an access. */

@@ -5,7 +5,7 @@ import type { VirtualCpu } from "../kernel/Cpu.js"
 
 export type RunState = "running" | "pausing" | "paused"
 
-/** The machine clock as pausing sees it: it stands still while the machine is paused. */
+/** The machine clock as pausing sees it: it stands still while the machine is paused (where the backend's TSC can too: not on KVM). */
 export interface PausableClock {
   readonly stop: () => void
   readonly start: () => void
