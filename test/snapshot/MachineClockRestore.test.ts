@@ -13,6 +13,7 @@ import { TIMER_MODULUS, TIMER_TICKS_PER_MS } from "../../src/servers/pm/PmRegist
 import * as SnapshotFsLive from "../../src/snapshot/format/SnapshotFsLive.js"
 import * as MachineSnapshots from "../../src/snapshot/MachineSnapshots.js"
 import { computeConfig } from "../support/ComputeConfig.js"
+import { hasKvm } from "../support/Kvm.js"
 
 const sleep = (ms: number) => Effect.promise(() => new Promise((r) => setTimeout(r, ms)))
 
@@ -30,9 +31,9 @@ const pmTicks = (from: number, to: number) => (to - from + TIMER_MODULUS) % TIME
 /** TSC nanoseconds as PM timer ticks. */
 const asPmTicks = (ns: bigint) => (Number(ns) / 1e6) * TIMER_TICKS_PER_MS
 
-const config = (dir: string) => {
+const config = (dir: string, backend: "soft" | "kvm" = "soft") => {
   const base = computeConfig("clock", 400_000_000, 1_000_000, { _tag: "file", path: join(dir, "com1.txt") })
-  return { ...base, options: { "cpu.backend": "soft" } }
+  return { ...base, options: { "cpu.backend": backend } }
 }
 
 describe("the machine clock under the software CPU's TSC and the ACPI PM timer", () => {
@@ -82,4 +83,21 @@ describe("the machine clock under the software CPU's TSC and the ACPI PM timer",
       expect(Math.abs(pmTicks(atSave.pm, after.pm) - asPmTicks(after.tsc - atSave.tsc))).toBeLessThanOrEqual(1)
       yield* Fiber.interrupt(running)
     }).pipe(Effect.provide(SnapshotFsLive.layer)), 60_000)
+})
+
+// KVM's TSC is the hardware's and runs on while the vCPUs are out of KVM_RUN: the PM timer must not stop beside it.
+describe.runIf(hasKvm)("the machine clock on KVM", () => {
+  it.scoped("runs through a pause, as KVM's own TSC does: the PM timer keeps counting host time", () =>
+    Effect.gen(function*() {
+      const machine = yield* MachineSnapshots.fromConfig(config(mkdtempSync(join(tmpdir(), "bhyve-clock-")), "kvm"))
+      const bus = Context.get(machine.context, Bus.Bus)
+      const running = yield* Effect.fork(machine.run)
+      yield* sleep(100)
+      yield* machine.control.pause
+      const before = bus.pioRead(PM_TMR_BASE, 4)
+      yield* sleep(200)
+      expect(pmTicks(before, bus.pioRead(PM_TMR_BASE, 4))).toBeGreaterThanOrEqual(Math.floor(199 * TIMER_TICKS_PER_MS))
+      yield* machine.control.resume
+      yield* Fiber.interrupt(running)
+    }), 60_000)
 })
