@@ -23,22 +23,27 @@ import { fileURLToPath } from "node:url"
 import { Script } from "node:vm"
 import { threadId } from "node:worker_threads"
 
+/** What became of the code cache on loading: taken; none there (or unreadable); made for other text; refused by V8 (another Node or flags). */
+export type CodeCacheUse = "used" | "none" | "stale" | "rejected"
+
 export interface CachedBundle<A> {
   /** What the bundle's entry module exports. */
   readonly exports: A
+  readonly codeCache: CodeCacheUse
   /** Writes the code cache with every function compiled so far, unless the one loaded was valid. Once; never fails. */
   readonly saveCodeCache: () => void
 }
 
 const DIGEST_BYTES = 32
 
-const readCache = (cachePath: string, digest: Buffer): Buffer | undefined => {
+const readCache = (cachePath: string, digest: Buffer): Buffer | "none" | "stale" => {
+  let file: Buffer
   try {
-    const file = readFileSync(cachePath)
-    return file.length > DIGEST_BYTES && file.subarray(0, DIGEST_BYTES).equals(digest) ? file.subarray(DIGEST_BYTES) : undefined
+    file = readFileSync(cachePath)
   } catch {
-    return undefined
+    return "none"
   }
+  return file.length > DIGEST_BYTES && file.subarray(0, DIGEST_BYTES).equals(digest) ? file.subarray(DIGEST_BYTES) : "stale"
 }
 
 const writeCache = (cachePath: string, contents: ReadonlyArray<Buffer>) => {
@@ -63,7 +68,8 @@ export const loadCachedBundle = <A>(url: URL): CachedBundle<A> => {
   const text = readFileSync(path)
   const digest = createHash("sha256").update(text).digest()
   const cachePath = `${path}.cache`
-  const cachedData = readCache(cachePath, digest)
+  const cache = readCache(cachePath, digest)
+  const cachedData = typeof cache === "string" ? undefined : cache
   // CommonJS's wrapper, on the bundle's first line so that its line numbers (and source map) hold.
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${text.toString("utf8")}\n})`, {
     filename: path,
@@ -73,9 +79,11 @@ export const loadCachedBundle = <A>(url: URL): CachedBundle<A> => {
   const body: unknown = script.runInThisContext()
   if (typeof body !== "function") throw new Error(`${path}: not a script`)
   body(module.exports, createRequire(path), module, path, dirname(path))
-  let saved = cachedData !== undefined && script.cachedDataRejected !== true
+  const codeCache: CodeCacheUse = typeof cache === "string" ? cache : script.cachedDataRejected === true ? "rejected" : "used"
+  let saved = codeCache === "used"
   return {
     exports: module.exports as A,
+    codeCache,
     saveCodeCache: () => {
       if (saved) return
       saved = true
