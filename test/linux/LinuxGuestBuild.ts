@@ -74,10 +74,31 @@ const kernelRelease = (root: string) => {
   return vmlinuz === undefined ? fail("unpack", `no boot/vmlinuz-* in ${root}`) : Effect.succeed(vmlinuz.slice("vmlinuz-".length))
 }
 
+const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM"
+  }
+}
+
+/** Unpacked trees left by builds that died (400 MB each): those of processes that are gone. */
+const removeDeadRoots = (cache: string) => {
+  if (!existsSync(cache)) return
+  for (const name of readdirSync(cache)) {
+    const pid = /^root-(\d+)$/.exec(name)?.[1]
+    if (name === "root" || (pid !== undefined && !isAlive(Number(pid)))) rmSync(join(cache, name), { recursive: true, force: true })
+  }
+}
+
 const build = (cache: string, kernelPackage: string) =>
   Effect.gen(function* () {
+    removeDeadRoots(cache)
     const debs = join(cache, "debs")
-    const roots = join(cache, "root")
+    // Each process unpacks into its own directory: two test processes
+    // rebuilding at once must not delete each other's half-unpacked tree.
+    const roots = join(cache, `root-${process.pid}`)
     const out = join(cache, "out")
     const kernelRoot = yield* extractDeb(yield* downloadDeb(kernelPackage, debs), kernelPackage, roots)
     const busyboxRoot = yield* extractDeb(yield* downloadDeb(BUSYBOX, debs), BUSYBOX, roots)
