@@ -314,7 +314,7 @@ void Release(Session* s) {
 
 }  // namespace
 
-// lazyRestoreStart({ ramFd, regions: [{ buffer, gpa, fileOffset }], blockSize,
+// lazyRestoreStart({ ramFd, regions: [{ bytes: Uint8Array (page aligned), gpa, fileOffset }], blockSize,
 //   data: Uint8Array (per block 1 data / 0 zero), digests: Uint8Array (32 per block),
 //   verify, failurePrefix, dieAfter }) -> id or -errno (userfaultfd unavailable,
 //   or the range cannot be registered). The RAM file's fd must stay open until stop.
@@ -336,8 +336,8 @@ Napi::Value LazyRestoreStart(const Napi::CallbackInfo& info) {
   uint32_t first = 0;
   for (uint32_t i = 0; i < regions.Length(); i++) {
     Napi::Object r = regions.Get(i).As<Napi::Object>();
-    Napi::ArrayBuffer buffer = r.Get("buffer").As<Napi::ArrayBuffer>();
-    Region region = {static_cast<uint8_t*>(buffer.Data()), buffer.ByteLength(),
+    Napi::Uint8Array bytes = r.Get("bytes").As<Napi::Uint8Array>();
+    Region region = {bytes.Data(), bytes.ByteLength(),
                      static_cast<uint64_t>(r.Get("gpa").As<Napi::Number>().Int64Value()),
                      static_cast<uint64_t>(r.Get("fileOffset").As<Napi::Number>().Int64Value()), first};
     s->regions.push_back(region);
