@@ -28,5 +28,7 @@ export const internalErrorReason = (suberror: number, data: ReadonlyArray<bigint
   const insn = failedInstruction(suberror, data)
   const bytes = insn === undefined || insn.length === 0 ? "" : `, instruction bytes ${Array.from(insn, (b) => b.toString(16).padStart(2, "0")).join(" ")}`
   const at = rip === undefined ? "" : ` at RIP ${hex(rip)}`
-  return `KVM internal error, suberror ${suberror}${what}${at}${bytes}, data [${data.map(hex).join(", ")}]`
+  // A paravirtual KVM without VT-x (kvm_pvm) emulates a guest kernel's code and stops at what it cannot: say where to go instead.
+  const hint = suberror === EMULATION ? "; the software CPU (-o cpu.backend=soft) runs guests this KVM cannot emulate" : ""
+  return `KVM internal error, suberror ${suberror}${what}${at}${bytes}, data [${data.map(hex).join(", ")}]${hint}`
 }

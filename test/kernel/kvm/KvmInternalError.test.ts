@@ -9,7 +9,8 @@ describe("KVM internal error", () => {
     expect(internalErrorReason(1, cmpxchg16b, 0xffffffff8132ae50n)).toBe(
       "KVM internal error, suberror 1 (1 = instruction emulation failed) at RIP 0xffffffff8132ae50, " +
         "instruction bytes f0 48 0f c7 4d 20 74 66 4c 8b 44 24 08 4d 89, " +
-        "data [0x1, 0x74204dc70f48f00f, 0x894d0824448b4c66, 0x1000]"
+        "data [0x1, 0x74204dc70f48f00f, 0x894d0824448b4c66, 0x1000]; " +
+        "the software CPU (-o cpu.backend=soft) runs guests this KVM cannot emulate"
     )
   })
 
