@@ -42,8 +42,8 @@ const hostNs = () => Number(process.hrtime.bigint() - ORIGIN)
 export const makeMachineClock = (startNs = 0): MachineClockService => {
   let running = true
   // Running: guest ns = hostNs() - offset. Stopped: guest ns = frozen.
-  let offset = hostNs() - startNs
-  let frozen = startNs
+  let frozen = Math.floor(startNs)
+  let offset = hostNs() - frozen
   let follower: ClockFollower | undefined
   const tell = () => follower?.(running, running ? ORIGIN + BigInt(offset) : BigInt(frozen))
   const nowNs = () => (running ? hostNs() - offset : frozen)
@@ -63,8 +63,10 @@ export const makeMachineClock = (startNs = 0): MachineClockService => {
       tell()
     },
     set: (ns) => {
-      if (running) offset = hostNs() - ns
-      else frozen = ns
+      // Whole nanoseconds: the follower is told them as a BigInt.
+      const whole = Math.floor(ns)
+      if (running) offset = hostNs() - whole
+      else frozen = whole
       tell()
     },
     follow: (f) => {
