@@ -31,10 +31,11 @@ export interface Line {
   readonly atMs: number
 }
 
-/** A `bhyve` process whose COM1 output is kept as lines (CR stripped), each with its arrival time. */
+/** A `bhyve` process whose COM1 output is kept as lines (CR stripped), each with its arrival time; stderr's lines too. */
 export class Bhyve {
   readonly lines: Array<Line> = []
   stderr = ""
+  readonly stderrLines: Array<Line> = []
   readonly exited: Promise<number | null>
   /** performance.now() at the spawn: the zero of this process's `atMs`, comparable between processes. */
   readonly spawnedAt = performance.now()
@@ -49,7 +50,12 @@ export class Bhyve {
       this.partial = parts.pop()!
       for (const p of parts) this.lines.push({ text: p.replace(/\r$/, ""), atMs })
     })
-    this.child.stderr!.setEncoding("utf8").on("data", (s: string) => (this.stderr += s))
+    this.child.stderr!.setEncoding("utf8").on("data", (s: string) => {
+      const atMs = performance.now() - this.spawnedAt
+      const complete = (this.stderr + s).split("\n").slice(0, -1)
+      for (const text of complete.slice(this.stderrLines.length)) this.stderrLines.push({ text, atMs })
+      this.stderr += s
+    })
     this.exited = new Promise((resolve) => this.child.on("exit", (code) => resolve(code)))
   }
 
