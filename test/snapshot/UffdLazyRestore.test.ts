@@ -9,7 +9,8 @@ import type { MachineConfig } from "../../src/machine/MachineConfig.js"
 import * as SnapshotFsLive from "../../src/snapshot/format/SnapshotFsLive.js"
 import { readManifest } from "../../src/snapshot/format/SnapshotReader.js"
 import * as MachineSnapshots from "../../src/snapshot/MachineSnapshots.js"
-import { startBhyve } from "../support/BhyveProcess.js"
+import { spawn } from "node:child_process"
+import { bhyveBin, startBhyve } from "../support/BhyveProcess.js"
 import { guestPath } from "../support/GuestRun.js"
 import { guestBackends } from "../support/Kvm.js"
 
@@ -156,4 +157,42 @@ describe.each(guestBackends)("a lazy restore that cannot go on, on the %s CPU: e
       )
       expect(run.stdout).not.toMatch(/verified|corrupt/)
     }), 180_000)
+})
+
+/*
+ * In a user namespace, root there lacks CAP_SYS_PTRACE in the host's, so
+ * with vm.unprivileged_userfaultfd=0 (Debian's default) userfaultfd(2)
+ * gives EPERM, while the files and /dev/kvm (owned by the same uid) stay
+ * usable: a machine where lazy restore cannot be had.
+ */
+const unprivilegedUffd = read("/proc/sys/vm/unprivileged_userfaultfd").trim()
+
+describe.each(guestBackends)("lazy restore without userfaultfd, on the %s CPU", (backend) => {
+  it.runIf(unprivilegedUffd === "0")("says so in one line and copies RAM instead; the guest checks its memory and goes on", () =>
+    Effect.runPromise(Effect.gen(function*() {
+      const path = yield* memtouchSnapshot(backend)
+      const run = yield* Effect.promise(() =>
+        new Promise<{ stdout: string; stderr: string; status: number | null }>((resolve) => {
+          const child = spawn("unshare", ["-r", process.execPath, bhyveBin, "-r", path, "-l", "com1,stdio", "-o", `control.socket=${join(path, "..", "ctl")}`], {
+            stdio: ["ignore", "pipe", "pipe"]
+          })
+          let stdout = ""
+          let stderr = ""
+          const timer = setTimeout(() => child.kill("SIGKILL"), 60_000)
+          child.stdout.setEncoding("utf8").on("data", (text: string) => {
+            stdout += text
+            if (/verified \d+\n/.test(stdout)) child.kill("SIGTERM")
+          })
+          child.stderr.setEncoding("utf8").on("data", (text: string) => (stderr += text))
+          child.on("close", (status) => {
+            clearTimeout(timer)
+            resolve({ stdout, stderr, status })
+          })
+        })
+      )
+      expect(run.stderr.split("\n")[0]).toBe("bhyve: -o snapshot.ram=lazy: userfaultfd unavailable (EPERM): copying RAM instead")
+      expect(run.stdout).toMatch(/verified \d+\n/)
+      expect(run.stdout).not.toMatch(/corrupt/)
+      expect(run.status).toBe(143)
+    })), 180_000)
 })
