@@ -12,14 +12,18 @@
  *   machine-worker-main-*.cjs  the machine thread's entry, which loads
  *   machine-*.cjs           the machine: devices, CPUs, loaders, snapshots,
  *                           and nothing of the CLI
- *   chunk-*.js              what the entries share (how they load the rest)
  *
- * The .cjs files are CommonJS so that the entries can compile them with V8's
- * code cache (src/cli/CachedBundle.ts; Node 20 caches no ES module's code),
- * which writes `<file>.cache` beside each on its first run. Each is a whole
- * module graph of its own: the two threads share no module instance anyway
- * (a worker evaluates its own copy of whatever it imports), and the CLI's
- * contains no machine code.
+ * Everything is CommonJS (package.json here says so for the two .js
+ * entries): Node starts a CommonJS entry, on the main thread or a worker,
+ * without setting up its ES module loader, and the entries compile the big
+ * .cjs files with V8's code cache (src/cli/CachedBundle.ts; Node 20 caches
+ * no ES module's code), written as `<file>.cache` beside each on its first
+ * run. Each bundle is a whole module graph of its own: the two threads share
+ * no module instance anyway (a worker evaluates its own copy of whatever it
+ * imports), and the CLI's contains no machine code. The .cjs files are named
+ * by content and each build names the files of the one before it (machine
+ * <- its thread's entry <- CLI <- entries), so an entry never loads another
+ * build's code.
  *
  * Each file has its source map beside it, read only when a stack trace is
  * formatted (src/cli/SourceMappedImport.ts), so traces name src/ files. The
@@ -32,7 +36,7 @@
  *
  * Other test runs may be starting bhyve from dist/bundle/ meanwhile: files
  * are replaced by rename, only when they change, and the previous build's
- * files (chunks its entries import) are removed by the build after this one;
+ * files (the bundles its entries load) are removed by the build after this one;
  * files.json lists this build's. A code cache stays while its bundle does
  * (it names the bundle's digest, so a stale one is never used).
  */
@@ -45,17 +49,14 @@ const root = fileURLToPath(new URL("..", import.meta.url))
 const outdir = `${root}dist/bundle`
 const metafile = process.argv.includes("--metafile")
 
-/** What both builds share. */
+/** What every build shares. */
 const common = {
   absWorkingDir: root,
   bundle: true,
   platform: "node",
-  format: "esm",
   target: "node20",
   outdir,
   write: false,
-  // Entries load their chunks with import(): splitting keeps those separate files.
-  splitting: true,
   sourcemap: "linked",
   // Traces need names and positions, not the sources: a map a third the size.
   sourcesContent: false,
@@ -71,6 +72,7 @@ const common = {
 const usageText = async () => {
   const built = await esbuild.build({
     ...common,
+    format: "esm",
     stdin: { contents: `export { bhyveUsage } from "./src/cli/BhyveCommand.ts"`, resolveDir: root, loader: "ts" },
     outdir: undefined,
     splitting: false,
@@ -84,11 +86,10 @@ const usageText = async () => {
   return bhyveUsage.endsWith("\n") ? bhyveUsage : `${bhyveUsage}\n`
 }
 
-/** The bundles the entries load with the code cache: CommonJS, each one whole file. */
+/** Every output is CommonJS, one whole file per entry point (the bundles' package.json says so for the .js ones). */
 const commonJs = {
   ...common,
   format: "cjs",
-  splitting: false,
   outExtension: { ".js": ".cjs" },
   // Named by content, as the chunks are: an entry of one build never loads another build's code.
   entryNames: "[name]-[hash]",
@@ -121,10 +122,12 @@ const cli = await esbuild.build({
   define: { ...commonJs.define, BHYVE_WORKER_ENTRY }
 })
 const entries = await esbuild.build({
-  ...common,
+  ...commonJs,
+  entryNames: "[name]",
+  outExtension: {},
   entryPoints: ["src/cli/bhyve-main.ts", "src/cli/bhyvectl-main.ts"],
-  chunkNames: "chunk-[hash]",
   define: {
+    ...commonJs.define,
     BHYVE_USAGE: JSON.stringify(usage),
     BHYVE_CLI_BUNDLE: bundleName(cli, "bhyve-cli"),
     BHYVECTL_CLI_BUNDLE: bundleName(cli, "bhyvectl-cli"),
@@ -134,6 +137,8 @@ const entries = await esbuild.build({
 
 const builds = { entries, cli, workerEntry, machine }
 const outputs = Object.values(builds).flatMap((b) => b.outputFiles).map((f) => ({ path: f.path, contents: f.contents }))
+// The entries (bhyve-main.js, bhyvectl-main.js) are CommonJS in a package whose own package.json says "module".
+outputs.push({ path: join(outdir, "package.json"), contents: Buffer.from(`${JSON.stringify({ type: "commonjs" })}\n`) })
 if (metafile) {
   for (const [name, b] of Object.entries(builds)) {
     outputs.push({ path: join(outdir, `meta-${name}.json`), contents: Buffer.from(JSON.stringify(b.metafile)) })
@@ -155,7 +160,7 @@ const install = (path, contents) => {
 }
 
 mkdirSync(outdir, { recursive: true })
-// Chunks first, entries (bhyve-main.js, ...) last: an entry read meanwhile finds its chunks.
+// Bundles first, entries (bhyve-main.js, ...) last: an entry read meanwhile finds what it loads.
 const entriesLast = (o) => (o.path.endsWith("-main.js") ? 1 : 0)
 for (const { path, contents } of outputs.sort((a, b) => entriesLast(a) - entriesLast(b))) install(path, contents)
 
