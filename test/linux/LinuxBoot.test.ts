@@ -14,35 +14,25 @@
  */
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import { createHash, randomBytes } from "node:crypto"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { connectWhenListening, runBhyvectl } from "../support/BhyveProcess.js"
-import { Bhyve, KERNEL_TROUBLE, linuxBootArgs, makeExt2Image, once, trouble, WATCHDOG_VERDICT, watchdogSkewNs } from "../support/LinuxConsole.js"
+import { type Bhyve, KERNEL_TROUBLE, linuxBootArgs, LinuxTestRuns, makeExt2Image, once, trouble, WATCHDOG_VERDICT, watchdogSkewNs } from "../support/LinuxConsole.js"
 import { linuxGuest, MARKER, skipReason } from "../support/LinuxGuest.js"
 
 const guest = await linuxGuest()
 const artifacts = guest.available ? guest.artifacts : undefined
 const title = (s: string) => `${s}${skipReason(guest)}`
 
-const running = new Set<Bhyve>()
-const scratchDirs: Array<string> = []
-/** A directory for one boot's control socket, snapshot or disk image (a snapshot is about 80 MB), removed after the file. */
-const scratch = () => {
-  const dir = mkdtempSync(join(tmpdir(), "bhyve-linux-"))
-  scratchDirs.push(dir)
-  return dir
-}
-let vmSerial = 0
-const vmName = (what: string) => `linux-${what}-${process.pid}-${vmSerial++}`
+/** Control sockets, snapshots (about 80 MB each) and disk images. */
+const runs = new LinuxTestRuns("linux")
+const scratch = () => runs.scratch()
 
 type BootOptions = Omit<Parameters<typeof linuxBootArgs>[1], "name" | "controlSocket"> & { readonly what: string }
 
 const startLinux = (o: BootOptions): { readonly vm: Bhyve; readonly dir: string; readonly name: string } => {
   const dir = scratch()
-  const name = vmName(o.what)
-  const vm = new Bhyve(linuxBootArgs(artifacts!, { ...o, name, controlSocket: join(dir, "ctl") }))
-  running.add(vm)
+  const name = runs.vmName(o.what)
+  const vm = runs.start(linuxBootArgs(artifacts!, { ...o, name, controlSocket: join(dir, "ctl") }))
   return { vm, dir, name }
 }
 
@@ -104,9 +94,7 @@ const expectBootedToInit = (vm: Bhyve, cpus: number) => {
 }
 
 afterAll(async () => {
-  for (const vm of running) vm.kill()
-  await Promise.all([...running].map((vm) => vm.exited))
-  for (const dir of scratchDirs) rmSync(dir, { recursive: true, force: true })
+  await runs.release()
   if (timings.length > 0) console.log(`Linux boots on the software CPU, from process start:\n  ${timings.join("\n  ")}`)
 })
 
@@ -234,8 +222,7 @@ describe(title("Debian's Linux on the software CPU, through bhyve"), () => {
       await vm.waitLine(/^count 3$/, 60_000)
       const ctl = runBhyvectl([`--vm=${name}`, `--socket=${join(dir, "ctl")}`, `--suspend=${snapshot}`])
       const originalStatus = await vm.exit(30_000)
-      const restored = new Bhyve(["-r", snapshot])
-      running.add(restored)
+      const restored = runs.start(["-r", snapshot])
       try {
         await restored.waitLine(/^count \d+$/, 30_000)
         const first = restored.counts()[0].n

@@ -20,37 +20,21 @@
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import { execFile } from "node:child_process"
 import { createHash, randomBytes } from "node:crypto"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { bhyvectlBin } from "../support/BhyveProcess.js"
-import { Bhyve, linuxBootArgs, type LinuxBootOptions, makeExt2Image, once, trouble, watchdogSkewNs } from "../support/LinuxConsole.js"
+import { type Bhyve, linuxBootArgs, type LinuxBootOptions, LinuxTestRuns, makeExt2Image, once, trouble, watchdogSkewNs } from "../support/LinuxConsole.js"
 import { linuxGuest, skipReason } from "../support/LinuxGuest.js"
 
 const guest = await linuxGuest()
 const artifacts = guest.available ? guest.artifacts : undefined
 const title = (s: string) => `${s}${skipReason(guest)}`
 
-const running = new Set<Bhyve>()
-const scratchDirs: Array<string> = []
-/** A directory for one machine's control sockets, snapshot and disk image, removed after the file. */
-const scratch = () => {
-  const dir = mkdtempSync(join(tmpdir(), "bhyve-linux-snap-"))
-  scratchDirs.push(dir)
-  return dir
-}
-let vmSerial = 0
-const vmName = (what: string) => `linux-${what}-${process.pid}-${vmSerial++}`
-
-const start = (args: ReadonlyArray<string>): Bhyve => {
-  const vm = new Bhyve(args)
-  running.add(vm)
-  return vm
-}
+/** Control sockets, snapshots (a 1 GiB guest's RAM file is about 90 MB on disk) and disk images. */
+const runs = new LinuxTestRuns("linux-snap")
 
 const startLinux = (dir: string, o: Omit<LinuxBootOptions, "name" | "controlSocket" | "kernel" | "cpus"> & { readonly what: string }) => {
-  const name = vmName(o.what)
-  return { name, vm: start(linuxBootArgs(artifacts!, { ...o, name, cpus: 1, kernel: "vmlinux", controlSocket: join(dir, "ctl") })) }
+  const name = runs.vmName(o.what)
+  return { name, vm: runs.start(linuxBootArgs(artifacts!, { ...o, name, cpus: 1, kernel: "vmlinux", controlSocket: join(dir, "ctl") })) }
 }
 
 /**
@@ -74,9 +58,7 @@ const expectNoTrouble = (vm: Bhyve) => {
 }
 
 afterAll(async () => {
-  for (const vm of running) vm.kill()
-  await Promise.all([...running].map((vm) => vm.exited))
-  for (const dir of scratchDirs) rmSync(dir, { recursive: true, force: true })
+  await runs.release()
   if (figures.length > 0) console.log(`Linux snapshots on the software CPU:\n  ${figures.join("\n  ")}`)
 })
 
@@ -94,7 +76,7 @@ describe(title("Snapshots of a running Debian Linux on the software CPU, through
      * (and the copy its disk's checksum) with the other running.
      */
     const checkpointed = once(async () => {
-      const dir = scratch()
+      const dir = runs.scratch()
       const image = join(dir, "disk.img")
       const made = makeExt2Image(image, { [FILE]: content, readme: "not the file\n" })
       if (made.error !== undefined) throw new Error(made.error)
@@ -108,7 +90,7 @@ describe(title("Snapshots of a running Debian Linux on the software CPU, through
       const lastBefore = original.counts().at(-1)!.n
       const ctl = await bhyvectl([`--vm=${name}`, `--socket=${join(dir, "ctl")}`, `--checkpoint=${snapshot}`])
       const lastAtReply = original.counts().at(-1)?.n ?? lastBefore
-      const copy = start(["-r", snapshot, "-o", `control.socket=${join(dir, "ctl-copy")}`, vmName("ckpt-copy")])
+      const copy = runs.start(["-r", snapshot, "-o", `control.socket=${join(dir, "ctl-copy")}`, runs.vmName("ckpt-copy")])
       try {
         const first = (await copy.waitLine(/^count \d+$/, 60_000)).text
         const firstN = Number(first.slice("count ".length))
@@ -178,7 +160,7 @@ describe(title("Snapshots of a running Debian Linux on the software CPU, through
   describe("a 1 GiB Linux suspended mid-count, restored lazily with -o snapshot.ram=map (1 vCPU)", () => {
     /** The 1 GiB original, suspended after `count 3`: its snapshot and the last number it printed. */
     const suspended = once(async () => {
-      const dir = scratch()
+      const dir = runs.scratch()
       const { vm, name } = startLinux(dir, { what: "big", memory: "1G", run: "counter" })
       const snapshot = join(dir, "linux-1g.snap")
       await vm.waitLine(/^count 3$/, 90_000)
@@ -197,7 +179,7 @@ describe(title("Snapshots of a running Debian Linux on the software CPU, through
     const restore = (what: string, options: ReadonlyArray<string>) =>
       once(async () => {
         const { snapshot } = await suspended()
-        const vm = start(["-r", snapshot, ...[...options, "cpu.announce=true"].flatMap((o) => ["-o", o])])
+        const vm = runs.start(["-r", snapshot, ...[...options, "cpu.announce=true"].flatMap((o) => ["-o", o])])
         try {
           const line = await vm.waitLine(/^count \d+$/, 60_000)
           const ready = vm.stderrLines.find((l) => / running on /.test(l.text))?.atMs

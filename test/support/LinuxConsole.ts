@@ -5,7 +5,8 @@
  * Linux's virtio-blk driver reads.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
-import { mkdirSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { bhyveBin } from "./BhyveProcess.js"
 import type { LinuxGuestArtifacts } from "./LinuxGuest.js"
@@ -165,4 +166,41 @@ export const makeExt2Image = (image: string, files: Readonly<Record<string, Uint
 export const once = <A>(make: () => Promise<A>): (() => Promise<A>) => {
   let p: Promise<A> | undefined
   return () => (p ??= make())
+}
+
+/**
+ * The `bhyve` processes and scratch directories (control sockets,
+ * snapshots, disk images) of one test file: `release`, in its afterAll,
+ * kills what still runs and removes the directories.
+ */
+export class LinuxTestRuns {
+  private readonly running = new Set<Bhyve>()
+  private readonly dirs: Array<string> = []
+  private serial = 0
+
+  /** `prefix` names the scratch directories (bhyve-PREFIX-XXXXXX in the temp directory). */
+  constructor(private readonly prefix: string) {}
+
+  scratch(): string {
+    const dir = mkdtempSync(join(tmpdir(), `bhyve-${this.prefix}-`))
+    this.dirs.push(dir)
+    return dir
+  }
+
+  /** A VM name no other process of this machine's test runs uses. */
+  vmName(what: string): string {
+    return `linux-${what}-${process.pid}-${this.serial++}`
+  }
+
+  start(args: ReadonlyArray<string>): Bhyve {
+    const vm = new Bhyve(args)
+    this.running.add(vm)
+    return vm
+  }
+
+  async release(): Promise<void> {
+    for (const vm of this.running) vm.kill()
+    await Promise.all([...this.running].map((vm) => vm.exited))
+    for (const dir of this.dirs) rmSync(dir, { recursive: true, force: true })
+  }
 }
