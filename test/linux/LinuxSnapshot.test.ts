@@ -90,6 +90,10 @@ describe(title("Snapshots of a running Debian Linux on the software CPU, through
       const lastBefore = original.counts().at(-1)!.n
       const ctl = await bhyvectl([`--vm=${name}`, `--socket=${join(dir, "ctl")}`, `--checkpoint=${snapshot}`])
       const lastAtReply = original.counts().at(-1)?.n ?? lastBefore
+      // The snapshot names the original's VM and control socket, which it still holds: `-r FILE` alone must not take them.
+      const namesake = runs.start(["-r", snapshot])
+      const namesakeStatus = await namesake.exit(60_000)
+      // Renamed, with a control socket of its own.
       const copy = runs.start(["-r", snapshot, "-o", `control.socket=${join(dir, "ctl-copy")}`, runs.vmName("ckpt-copy")])
       try {
         const first = (await copy.waitLine(/^count \d+$/, 60_000)).text
@@ -103,13 +107,20 @@ describe(title("Snapshots of a running Debian Linux on the software CPU, through
         copy.kill()
         original.kill()
       }
-      return { original, copy, ctl, lastBefore, lastAtReply }
+      return { original, copy, ctl, lastBefore, lastAtReply, namesake, namesakeStatus }
     })
 
     it.skipIf(!guest.available)("bhyvectl --checkpoint succeeds with nothing on stderr", async () => {
       const { ctl } = await checkpointed()
       expect(ctl.stderr).toBe("")
       expect(ctl.status).toBe(0)
+    }, 180_000)
+
+    it.skipIf(!guest.available)("bhyve -r of the checkpoint alone, while the original runs, is refused (exit 4): the VM's name and control socket are taken", async () => {
+      const { namesake, namesakeStatus } = await checkpointed()
+      expect(namesakeStatus).toBe(4)
+      expect(namesake.stderr).toMatch(/^bhyve: a VM named linux-ckpt-\d+-\d+ is already running \(control socket .*\/ctl\)\n$/)
+      expect(namesake.log()).toBe("")
     }, 180_000)
 
     it.skipIf(!guest.available)("the original runs on through the checkpoint: every number once, in order, and still counting after the copy started", async () => {
