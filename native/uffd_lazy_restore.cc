@@ -258,6 +258,7 @@ void HandlerLoop(Session* s) {
     while (next < blocks && s->state[next] != kPending) next++;
     if (next == blocks) break;
     // Faults first: the background pass only runs when none is queued.
+    fds[0].revents = fds[1].revents = 0;  // poll leaves them as they were when interrupted
     int ready = poll(fds, 2, 0);
     if (ready < 0 && errno != EINTR)
       Fail(*s, std::string("lazy restore: poll failed (") + strerrorname_np(errno) + "); the guest cannot go on");
