@@ -20,6 +20,7 @@
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import { execFile } from "node:child_process"
 import { createHash, randomBytes } from "node:crypto"
+import { copyFileSync, readdirSync, readlinkSync } from "node:fs"
 import { join } from "node:path"
 import { bhyvectlBin } from "../support/BhyveProcess.js"
 import { type Bhyve, linuxBootArgs, type LinuxBootOptions, LinuxTestRuns, makeExt2Image, once, trouble, watchdogSkewNs } from "../support/LinuxConsole.js"
@@ -46,6 +47,16 @@ const bhyvectl = (args: ReadonlyArray<string>) =>
     execFile(process.execPath, [bhyvectlBin, ...args], { timeout: 60_000 }, (error, _stdout, stderr) => {
       resolve({ status: error === null ? 0 : typeof error.code === "number" ? error.code : -1, stderr })
     })
+  })
+
+/** The files a process has open (what /proc/PID/fd links to). */
+const openFiles = (vm: Bhyve): ReadonlyArray<string> =>
+  readdirSync(`/proc/${vm.pid}/fd`).flatMap((fd) => {
+    try {
+      return [readlinkSync(`/proc/${vm.pid}/fd/${fd}`)]
+    } catch {
+      return [] // closed since the listing
+    }
   })
 
 /** Figures for the summary printed at the end. */
@@ -80,10 +91,9 @@ describe(title("Snapshots of a running Debian Linux on the software CPU, through
       const image = join(dir, "disk.img")
       const made = makeExt2Image(image, { [FILE]: content, readme: "not the file\n" })
       if (made.error !== undefined) throw new Error(made.error)
-      // Read-only for both machines: the copy opens the same image (a restore keeps the snapshot's disk path).
       const { vm: original, name } = startLinux(dir, {
         what: "ckpt", run: "countdisk", cmdline: `bhyvets.file=${FILE}`,
-        flags: ["-s", "0,hostbridge", "-s", `5,virtio-blk,${image},ro`, "-s", "31,lpc"]
+        flags: ["-s", "0,hostbridge", "-s", `5,virtio-blk,${image}`, "-s", "31,lpc"]
       })
       const snapshot = join(dir, "linux.snap")
       await original.waitLine(/^count 3$/, 90_000)
@@ -93,8 +103,13 @@ describe(title("Snapshots of a running Debian Linux on the software CPU, through
       // The snapshot names the original's VM and control socket, which it still holds: `-r FILE` alone must not take them.
       const namesake = runs.start(["-r", snapshot])
       const namesakeStatus = await namesake.exit(60_000)
-      // Renamed, with a control socket of its own.
-      const copy = runs.start(["-r", snapshot, "-o", `control.socket=${join(dir, "ctl-copy")}`, runs.vmName("ckpt-copy")])
+      // Renamed, with a control socket and a writable disk image of its own (the original still has its image open).
+      const copyImage = join(dir, "disk-copy.img")
+      copyFileSync(image, copyImage)
+      let copyOpenFiles: ReadonlyArray<string> = []
+      const copy = runs.start([
+        "-r", snapshot, "-o", `control.socket=${join(dir, "ctl-copy")}`, "-s", `5,virtio-blk,${copyImage}`, runs.vmName("ckpt-copy")
+      ])
       try {
         const first = (await copy.waitLine(/^count \d+$/, 60_000)).text
         const firstN = Number(first.slice("count ".length))
@@ -103,11 +118,12 @@ describe(title("Snapshots of a running Debian Linux on the software CPU, through
         await copy.waitLine(new RegExp(`^${SHA_LINE.replaceAll(".", "\\.")}$`), 10_000).catch(() => undefined)
         const originalNow = original.counts().at(-1)!.n
         await original.waitLine(new RegExp(`^count ${originalNow + 1}$`), 30_000)
+        copyOpenFiles = openFiles(copy)
       } finally {
         copy.kill()
         original.kill()
       }
-      return { original, copy, ctl, lastBefore, lastAtReply, namesake, namesakeStatus }
+      return { original, copy, ctl, lastBefore, lastAtReply, namesake, namesakeStatus, image, copyImage, copyOpenFiles }
     })
 
     it.skipIf(!guest.available)("bhyvectl --checkpoint succeeds with nothing on stderr", async () => {
@@ -151,8 +167,10 @@ describe(title("Snapshots of a running Debian Linux on the software CPU, through
       expect(overlapping.length, `copy counted ${copyCounts.map((c) => c.n).join(",")}`).toBeGreaterThanOrEqual(2)
     }, 180_000)
 
-    it.skipIf(!guest.available)("the copy still mounts its disk and reads the file with the host's sha256, after its second count", async () => {
-      const { copy } = await checkpointed()
+    it.skipIf(!guest.available)("the copy, given a copy of the disk image, still mounts its disk and reads the file with the host's sha256, after its second count", async () => {
+      const { copy, image, copyImage, copyOpenFiles } = await checkpointed()
+      expect(copyOpenFiles).toContain(copyImage)
+      expect(copyOpenFiles).not.toContain(image)
       const second = copy.lines.findIndex((l) => l.text === `count ${copy.counts()[1].n}`)
       const after = copy.lines.slice(second).map((l) => l.text)
       expect(after, copy.log().slice(-1500)).toContain(SHA_LINE)

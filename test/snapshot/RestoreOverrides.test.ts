@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import type { MachineConfig, PciSlotConfig } from "../../src/machine/MachineConfig.js"
+import { defaultSerial } from "../../src/servers/virtio-blk/VirtioBlkServer.js"
 import { applyOverrides, RestoreConflict } from "../../src/snapshot/RestoreOverrides.js"
 
 const slot = (n: number, emulation: string, options = ""): PciSlotConfig => ({ bus: 0, slot: n, function: 0, emulation, options })
@@ -45,6 +46,11 @@ describe("restore with -s flags", () => {
     expect(restore([slot(4, "virtio-console", "port1=/elsewhere.sock")])).toMatchObject({ slots: { 3: slot(4, "virtio-console", "port1=/elsewhere.sock") } })
   })
 
+  it("moves a virtio-blk image to another file, keeping the id the guest read (derived from the snapshot's path when ser= was absent)", () => {
+    expect(restore([slot(2, "virtio-blk", "/copy.img")])).toMatchObject({ slots: { 1: slot(2, "virtio-blk", `/copy.img,ser=${defaultSerial("/img")}`) } })
+    expect(restore([slot(2, "virtio-blk", "/copy.img,sync")])).toMatchObject({ slots: { 1: slot(2, "virtio-blk", `/copy.img,sync,ser=${defaultSerial("/img")}`) } })
+  })
+
   it("refuses a MAC the guest did not see, a renamed console port, other options, another emulation and a new slot", () => {
     expect(conflicts([slot(3, "virtio-net", "unix=/x:/y,mac=02:00:00:00:00:02")])).toEqual([
       "PCI slot 0:3:0 (-s): mac: the guest saw 02:00:00:00:00:01, the command line says 02:00:00:00:00:02"
@@ -52,8 +58,12 @@ describe("restore with -s flags", () => {
     expect(conflicts([slot(4, "virtio-console", "port2=/run/con.sock")])).toEqual([
       "PCI slot 0:4:0 (-s): port name: the guest saw port1, the command line says port2"
     ])
-    expect(conflicts([slot(2, "virtio-blk", "/img,ro")])).toEqual([
-      "PCI slot 0:2:0 (-s): options '/img' cannot change to '/img,ro' (only virtio-net and virtio-console backends can be rebound)"
+    expect(conflicts([slot(2, "virtio-blk", "/img,ro,sectorsize=4096,ser=other")])).toEqual([
+      "PCI slot 0:2:0 (-s): ro: the guest saw false, the command line says true; sectorsize: the guest saw 512/512, the command line says 4096/4096; " +
+      `ser: the guest saw ${defaultSerial("/img")}, the command line says other`
+    ])
+    expect(conflicts([slot(0, "hostbridge", "x")])).toEqual([
+      "PCI slot 0:0:0 (-s): options '' cannot change to 'x' (only virtio-net, virtio-console and virtio-blk backends can be rebound)"
     ])
     expect(conflicts([slot(3, "virtio-rnd")])).toEqual(["PCI slot 0:3:0 (-s): the snapshot has virtio-net there, the command line says virtio-rnd"])
     expect(conflicts([slot(5, "virtio-rnd")])).toEqual(["PCI slot 0:5:0 (-s): the snapshot has no device there (virtio-rnd)"])

@@ -95,6 +95,11 @@ export class Bhyve {
     return code
   }
 
+  /** The process id, for a look at /proc. */
+  get pid(): number | undefined {
+    return this.child.pid
+  }
+
   /** Still running: neither exited nor killed. */
   running(): boolean {
     return this.child.exitCode === null && this.child.signalCode === null
