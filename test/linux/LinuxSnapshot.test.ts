@@ -5,10 +5,12 @@
  *
  * - `bhyvectl --checkpoint` while init counts, then the original and a copy
  *   restored from the checkpoint run side by side, each counting on from
- *   where it was, the copy still reading its virtio-blk disk;
+ *   where it was, the copy mounting its own copy of the virtio-blk disk
+ *   (`-s` moves the image at the restore);
  * - a 1 GiB guest suspended mid-count comes back with `-o snapshot.ram=map`
- *   (guest RAM a copy-on-write mapping of the RAM file), with a copying
- *   restore and with the default, each timed from spawn to its next line.
+ *   (guest RAM a copy-on-write mapping of the RAM file), also with
+ *   verify=state, with a copying restore and with the default (lazy), each
+ *   timed from spawn to the guest running and to its next line.
  *
  * The kernel may not print a warning in any of them, the clocksource
  * watchdog's verdict on the TSC included: the TSC and the ACPI PM timer
