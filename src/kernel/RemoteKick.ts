@@ -2,7 +2,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { CpuBackendName, KickHandle } from "./Cpu.js"
 import { loadNativeKvm } from "./NativeKvm.js"
-import { loadNativeSoft } from "./soft/NativeSoft.js"
+import { loadCheckedSoft, loadNativeSoft } from "./soft/NativeSoft.js"
 
 /**
  * Kicks vCPUs that run on another thread of this process (the machine
@@ -35,10 +35,12 @@ const lazily = <A>(load: () => A): (() => A) => {
  * Loads `backend`'s addon on this thread, meant for while the machine thread
  * is still loading its code: the library is then mapped and relocated by the
  * time that thread loads it (Unicorn's is ~20 ms of the software CPU's
- * start). Best effort, as the kicks are: a failure is the machine thread's
- * to report.
+ * start), and the software CPU's self-test, which the addon runs once per
+ * process (a thread-safe static: the machine thread waits for it rather
+ * than running it twice), has been run. Best effort, as the kicks are: a
+ * failure is the machine thread's to report.
  */
 export const preloadCpuAddon = (backend: CpuBackendName): void => {
   if (backend === "kvm") Effect.runSync(Effect.option(loadNativeKvm))
-  else Effect.runSync(Effect.option(loadNativeSoft))
+  else Effect.runSync(Effect.option(loadCheckedSoft))
 }
