@@ -28,7 +28,9 @@ export const SAVE_TARGET_RATIO = 1.0
 export const RESTORE_TARGET_RATIO = 0.5
 
 const list = (values: ReadonlyArray<number | undefined>) => values.map((v) => (v === undefined ? "?" : v.toFixed(0))).join("/")
-const gaps = (s: ReadonlyArray<StallSample<unknown>>) => `stall ${list(s.map((x) => x.stallMs))} ms over quiet ${list(s.map((x) => x.quietMs))} ms`
+const gaps = (s: ReadonlyArray<StallSample<unknown>>) =>
+  `stall ${list(s.map((x) => x.stallMs))} ms (from ${list(s.map((x) => x.stallFromMs))} ms into saves of ${list(s.map((x) => x.elapsedMs))} ms) ` +
+  `over quiet ${list(s.map((x) => x.quietMs))} ms`
 
 const RESTORE_NOTE = "spawn of the restoring process to the guest's first whole line (snapshot.verify at its default, all); " +
   "QEMU loads its stop-and-copy file with -incoming \"exec:cat FILE\" and is sent cont; each restored guest then completes a round (every page checked), untimed"

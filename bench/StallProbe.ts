@@ -17,6 +17,8 @@ export interface StallSample<A> {
   readonly quietMs: number
   /** Longest gap between tick lines overlapping the save. */
   readonly stallMs: number
+  /** Where that gap began, ms after the save was asked for (negative: before). */
+  readonly stallFromMs: number
 }
 
 /**
@@ -34,8 +36,8 @@ export const measureStall = <A, E>(guest: LiveProcess, what: string, save: Effec
     yield* guest.waitForLine(`${what}: the guest running on`, /^tick \d+$/, RESUME_TIMEOUT_MS, after < 0 ? guest.lines().length : after)
     const lines = guest.lines()
     const quietMs = yield* present(longestGapWithin(lines, t0 - QUIET_MS, t0), what, `fewer than two tick lines in the ${QUIET_MS} ms before the save`)
-    const stallMs = yield* present(longestTickGap(lines, t0, t1), what, "no tick lines around the save")
-    const sample: StallSample<A> = { result, elapsedMs: t1 - t0, quietMs, stallMs }
+    const stall = yield* present(longestTickGap(lines, t0, t1), what, "no tick lines around the save")
+    const sample: StallSample<A> = { result, elapsedMs: t1 - t0, quietMs, stallMs: stall.ms, stallFromMs: stall.from - t0 }
     return sample
   })
 

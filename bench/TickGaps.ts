@@ -8,17 +8,26 @@ import type { StampedLine } from "./LineClock.js"
  */
 const TICK = /^tick \d+$/
 
+/** A gap between two consecutive tick lines: its length and its ends' arrival stamps, ms. */
+export interface TickGap {
+  readonly ms: number
+  readonly from: number
+  readonly to: number
+}
+
 /**
- * Longest gap, ms, between consecutive tick lines whose interval overlaps
+ * Longest gap between consecutive tick lines whose interval overlaps
  * [from, to]: a stall that began before `to` counts in full even if its
  * end came later. Undefined when fewer than two ticks bound the window.
  */
-export const longestTickGap = (lines: ReadonlyArray<StampedLine>, from: number, to: number): number | undefined => {
+export const longestTickGap = (lines: ReadonlyArray<StampedLine>, from: number, to: number): TickGap | undefined => {
   let previous: number | undefined
-  let longest: number | undefined
+  let longest: TickGap | undefined
   for (const line of lines) {
     if (!TICK.test(line.text)) continue
-    if (previous !== undefined && line.at >= from && previous <= to) longest = Math.max(longest ?? 0, line.at - previous)
+    if (previous !== undefined && line.at >= from && previous <= to && line.at - previous > (longest?.ms ?? -1)) {
+      longest = { ms: line.at - previous, from: previous, to: line.at }
+    }
     previous = line.at
     if (line.at > to) break
   }
