@@ -100,7 +100,10 @@ describe(title("Snapshots of a running Debian Linux on the software CPU, through
       const snapshot = join(dir, "linux.snap")
       await original.waitLine(/^count 3$/, 90_000)
       const lastBefore = original.counts().at(-1)!.n
+      const ctlSentMs = performance.now()
       const ctl = await bhyvectl([`--vm=${name}`, `--socket=${join(dir, "ctl")}`, `--checkpoint=${snapshot}`])
+      const ctlRepliedMs = performance.now()
+      figures.push(`checkpoint of the 512 MiB Linux: bhyvectl ${(ctlRepliedMs - ctlSentMs).toFixed(0)} ms from spawn to exit`)
       const lastAtReply = original.counts().at(-1)?.n ?? lastBefore
       // The snapshot names the original's VM and control socket, which it still holds: `-r FILE` alone must not take them.
       const namesake = runs.start(["-r", snapshot])
@@ -121,6 +124,12 @@ describe(title("Snapshots of a running Debian Linux on the software CPU, through
         const originalNow = original.counts().at(-1)!.n
         await original.waitLine(new RegExp(`^count ${originalNow + 1}$`), 30_000)
         copyOpenFiles = openFiles(copy)
+        // The original's stall, as its count lines show it: the gap across the checkpoint against its usual period.
+        const gaps = original.counts().slice(1).map((c, i) => ({ ms: c.atMs - original.counts()[i].atMs, endMs: original.spawnedAt + c.atMs }))
+        const across = gaps.find((g) => g.endMs > ctlSentMs)
+        const usual = gaps.filter((g) => g.endMs < ctlSentMs).map((g) => g.ms)
+        figures.push(`the original's count lines: ${across?.ms.toFixed(0) ?? "?"} ms apart across the checkpoint, ` +
+          `${Math.min(...usual).toFixed(0)}-${Math.max(...usual).toFixed(0)} ms before it`)
       } finally {
         copy.kill()
         original.kill()
