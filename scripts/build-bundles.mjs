@@ -75,7 +75,6 @@ const usageText = async () => {
     format: "esm",
     stdin: { contents: `export { bhyveUsage } from "./src/cli/BhyveCommand.ts"`, resolveDir: root, loader: "ts" },
     outdir: undefined,
-    splitting: false,
     sourcemap: false,
     metafile: false
   })
@@ -91,7 +90,7 @@ const commonJs = {
   ...common,
   format: "cjs",
   outExtension: { ".js": ".cjs" },
-  // Named by content, as the chunks are: an entry of one build never loads another build's code.
+  // Named by content: an entry of one build never loads another build's code.
   entryNames: "[name]-[hash]",
   // The code's own import.meta.url (addon and worker paths): the bundle's, as in ESM.
   define: { "import.meta.url": "__bundleUrl" },
