@@ -36,7 +36,22 @@ export class LazyRestoreUnavailable extends Data.TaggedError("LazyRestoreUnavail
 export interface LazyRamSession {
   /** What the handler thread has done so far. */
   readonly stats: Effect.Effect<LazyRestoreStats>
+  /** Resolves once every block is in place and guest RAM is no longer registered (at once after the session ended). */
+  readonly complete: Effect.Effect<void>
 }
+
+/** Polling interval of `complete`: a background pass over 256 MiB of data takes a few hundred ms. */
+const COMPLETE_POLL_MS = 5
+
+/** The lazy restores still filling guest RAM, by the RAM they fill. */
+const running = new WeakMap<GuestRam, LazyRamSession>()
+
+/**
+ * The lazy restore filling this guest RAM, if one is: a background
+ * checkpoint must await its `complete` before it registers guest RAM with a
+ * userfaultfd of its own (a range registered with another gives EBUSY).
+ */
+export const lazyRestoreOf = (ram: GuestRam): LazyRamSession | undefined => running.get(ram)
 
 /** Test-only fault injection: the handler thread fails after this many blocks (a handler that dies must end the VM, never hang it). */
 const DIE_AFTER_ENV = "BHYVE_TEST_LAZY_RESTORE_DIE_AFTER"
@@ -109,5 +124,9 @@ export const startLazyRam = (
         ? { blocks: data.length, faultBlocks: 0, backgroundBlocks: 0, bytesRead: 0, registered: false, complete: false }
         : s
     })
-    return { stats }
+    const complete: Effect.Effect<void> = Effect.flatMap(stats, (s) =>
+      s.registered ? Effect.zipRight(Effect.sleep(COMPLETE_POLL_MS), complete) : Effect.void)
+    const session: LazyRamSession = { stats, complete }
+    yield* Effect.acquireRelease(Effect.sync(() => running.set(ram, session)), () => Effect.sync(() => running.delete(ram)))
+    return session
   })
