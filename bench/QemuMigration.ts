@@ -1,5 +1,5 @@
 import * as Effect from "effect/Effect"
-import { closeSync, fsyncSync, openSync } from "node:fs"
+import { open } from "node:fs/promises"
 import { BenchFailure, describe } from "./Benchmark.js"
 import type { Qmp } from "./Qmp.js"
 import { QEMU } from "./QemuTcg.js"
@@ -79,14 +79,19 @@ export const awaitMigration = (qmp: Qmp, what: string) =>
     }
   })
 
+/**
+ * fsync on libuv's thread pool, not fsyncSync: this event loop stamps the
+ * guest's lines meanwhile, and a blocked loop would stamp the lines that
+ * arrive during a 256 MiB flush late, as if QEMU's guest had stalled.
+ */
 const fsyncFile = (path: string, what: string) =>
-  Effect.try({
-    try: () => {
-      const fd = openSync(path, "r")
+  Effect.tryPromise({
+    try: async () => {
+      const file = await open(path, "r")
       try {
-        fsyncSync(fd)
+        await file.sync()
       } finally {
-        closeSync(fd)
+        await file.close()
       }
     },
     catch: (e) => new BenchFailure({ what, reason: `fsync ${path}: ${describe(e)}` })
