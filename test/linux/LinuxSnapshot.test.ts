@@ -35,9 +35,9 @@ const title = (s: string) => `${s}${skipReason(guest)}`
 /** Control sockets, snapshots (a 1 GiB guest's RAM file is about 90 MB on disk) and disk images. */
 const runs = new LinuxTestRuns("linux-snap")
 
-const startLinux = (dir: string, o: Omit<LinuxBootOptions, "name" | "controlSocket" | "kernel" | "cpus"> & { readonly what: string }) => {
+const startLinux = (dir: string, o: Omit<LinuxBootOptions, "name" | "controlSocket" | "kernel"> & { readonly what: string }) => {
   const name = runs.vmName(o.what)
-  return { name, vm: runs.start(linuxBootArgs(artifacts!, { ...o, name, cpus: 1, kernel: "vmlinux", controlSocket: join(dir, "ctl") })) }
+  return { name, vm: runs.start(linuxBootArgs(artifacts!, { ...o, name, kernel: "vmlinux", controlSocket: join(dir, "ctl") })) }
 }
 
 /**
@@ -76,7 +76,8 @@ afterAll(async () => {
 })
 
 describe(title("Snapshots of a running Debian Linux on the software CPU, through bhyve"), () => {
-  describe("bhyvectl --checkpoint, then the original and a copy restored from it run on side by side (1 vCPU, virtio-blk)", () => {
+  // On 2 vCPUs too: the APs' state (and their LAPIC timers) go into the checkpoint and come back in the copy.
+  for (const cpus of [1, 2] as const) describe(`bhyvectl --checkpoint, then the original and a copy restored from it run on side by side (${cpus} vCPU${cpus === 1 ? "" : "s"}, virtio-blk)`, () => {
     const FILE = "data/blob.bin"
     const content = randomBytes(300_000)
     const sha = createHash("sha256").update(content).digest("hex")
@@ -94,7 +95,7 @@ describe(title("Snapshots of a running Debian Linux on the software CPU, through
       const made = makeExt2Image(image, { [FILE]: content, readme: "not the file\n" })
       if (made.error !== undefined) throw new Error(made.error)
       const { vm: original, name } = startLinux(dir, {
-        what: "ckpt", run: "countdisk", cmdline: `bhyvets.file=${FILE}`,
+        what: `ckpt${cpus}`, cpus, run: "countdisk", cmdline: `bhyvets.file=${FILE}`,
         flags: ["-s", "0,hostbridge", "-s", `5,virtio-blk,${image}`, "-s", "31,lpc"]
       })
       const snapshot = join(dir, "linux.snap")
@@ -103,7 +104,7 @@ describe(title("Snapshots of a running Debian Linux on the software CPU, through
       const ctlSentMs = performance.now()
       const ctl = await bhyvectl([`--vm=${name}`, `--socket=${join(dir, "ctl")}`, `--checkpoint=${snapshot}`])
       const ctlRepliedMs = performance.now()
-      figures.push(`checkpoint of the 512 MiB Linux: bhyvectl ${(ctlRepliedMs - ctlSentMs).toFixed(0)} ms from spawn to exit`)
+      figures.push(`checkpoint of the 512 MiB Linux on ${cpus} vCPU(s): bhyvectl ${(ctlRepliedMs - ctlSentMs).toFixed(0)} ms from spawn to exit`)
       const lastAtReply = original.counts().at(-1)?.n ?? lastBefore
       // The snapshot names the original's VM and control socket, which it still holds: `-r FILE` alone must not take them.
       const namesake = runs.start(["-r", snapshot])
@@ -113,7 +114,7 @@ describe(title("Snapshots of a running Debian Linux on the software CPU, through
       copyFileSync(image, copyImage)
       let copyOpenFiles: ReadonlyArray<string> = []
       const copy = runs.start([
-        "-r", snapshot, "-o", `control.socket=${join(dir, "ctl-copy")}`, "-s", `5,virtio-blk,${copyImage}`, runs.vmName("ckpt-copy")
+        "-r", snapshot, "-o", `control.socket=${join(dir, "ctl-copy")}`, "-s", `5,virtio-blk,${copyImage}`, runs.vmName(`ckpt${cpus}-copy`)
       ])
       try {
         const first = (await copy.waitLine(/^count \d+$/, 60_000)).text
@@ -128,7 +129,7 @@ describe(title("Snapshots of a running Debian Linux on the software CPU, through
         const gaps = original.counts().slice(1).map((c, i) => ({ ms: c.atMs - original.counts()[i].atMs, endMs: original.spawnedAt + c.atMs }))
         const across = gaps.find((g) => g.endMs > ctlSentMs)
         const usual = gaps.filter((g) => g.endMs < ctlSentMs).map((g) => g.ms)
-        figures.push(`the original's count lines: ${across?.ms.toFixed(0) ?? "?"} ms apart across the checkpoint, ` +
+        figures.push(`${cpus} vCPU(s), the original's count lines: ${across?.ms.toFixed(0) ?? "?"} ms apart across the checkpoint, ` +
           `${Math.min(...usual).toFixed(0)}-${Math.max(...usual).toFixed(0)} ms before it`)
       } finally {
         copy.kill()
@@ -146,7 +147,7 @@ describe(title("Snapshots of a running Debian Linux on the software CPU, through
     it.skipIf(!guest.available)("bhyve -r of the checkpoint alone, while the original runs, is refused (exit 4): the VM's name and control socket are taken", async () => {
       const { namesake, namesakeStatus } = await checkpointed()
       expect(namesakeStatus).toBe(4)
-      expect(namesake.stderr).toMatch(/^bhyve: a VM named linux-ckpt-\d+-\d+ is already running \(control socket .*\/ctl\)\n$/)
+      expect(namesake.stderr).toMatch(new RegExp(`^bhyve: a VM named linux-ckpt${cpus}-\\d+-\\d+ is already running \\(control socket .*/ctl\\)\\n$`))
       expect(namesake.log()).toBe("")
     }, 180_000)
 
@@ -201,7 +202,7 @@ describe(title("Snapshots of a running Debian Linux on the software CPU, through
     /** The 1 GiB original, suspended after `count 3`: its snapshot and the last number it printed. */
     const suspended = once(async () => {
       const dir = runs.scratch()
-      const { vm, name } = startLinux(dir, { what: "big", memory: "1G", run: "counter" })
+      const { vm, name } = startLinux(dir, { what: "big", cpus: 1, memory: "1G", run: "counter" })
       const snapshot = join(dir, "linux-1g.snap")
       await vm.waitLine(/^count 3$/, 90_000)
       const ctl = await bhyvectl([`--vm=${name}`, `--socket=${join(dir, "ctl")}`, `--suspend=${snapshot}`])
