@@ -26,41 +26,56 @@ export const importWithSourceMaps = async <A>(load: () => Promise<A>): Promise<A
   try {
     return await load()
   } finally {
-    Error.prepareStackTrace = mappedStackTrace
+    Error.prepareStackTrace = bundleStackTrace
   }
 }
 
-/** The directory of this module: the bundle's own files are there, each with its `.map` beside it. */
-const bundleDirectory = dirname(fileURLToPath(import.meta.url))
+type PrepareStackTrace = (error: Error, frames: ReadonlyArray<NodeJS.CallSite>) => string
 
-/** Maps by generated file (path or file: URL, as V8 names it); null for a file without one. */
-const maps = new Map<string, SourceMap | null>()
+/**
+ * An Error.prepareStackTrace that writes V8's format, each frame in a file
+ * of `directory` that has its `.map` beside it mapped to its source; other
+ * files' frames (Node's internals, other packages) stay as they are. A map
+ * is read the first time a trace goes through its file.
+ */
+export const sourceMappedStackTrace = (directory: string): PrepareStackTrace => {
+  /** Maps by generated file (path or file: URL, as V8 names it); null for a file without one. */
+  const maps = new Map<string, SourceMap | null>()
+  const mapOf = (file: string): SourceMap | null => {
+    let map = maps.get(file)
+    if (map === undefined) {
+      try {
+        map = readMap(file, directory)
+      } catch {
+        map = null
+      }
+      maps.set(file, map)
+    }
+    return map
+  }
+  return (error, frames) => {
+    if (frames.length === 0) return head(error)
+    let lines: Array<string>
+    try {
+      lines = frames.map((frame) => mappedFrame(frame, mapOf))
+    } catch {
+      return plainStackTrace(error, frames)
+    }
+    return `${head(error)}\n    at ${lines.join("\n    at ")}`
+  }
+}
 
-const readMap = (file: string): SourceMap | null => {
+const readMap = (file: string, directory: string): SourceMap | null => {
   const path = file.startsWith("file:") ? fileURLToPath(file) : file
   const mapPath = `${path}.map`
-  // Only our own files: Node's internals and other packages keep their traces as they are.
-  if (dirname(path) !== bundleDirectory || !existsSync(mapPath)) return null
+  if (dirname(path) !== directory || !existsSync(mapPath)) return null
   const payload = JSON.parse(readFileSync(mapPath, "utf8")) as SourceMapPayload
   const base = resolve(dirname(mapPath), payload.sourceRoot ?? "")
   return new SourceMap({ ...payload, sources: payload.sources.map((s) => resolve(base, s)) })
 }
 
-const mapOf = (file: string): SourceMap | null => {
-  let map = maps.get(file)
-  if (map === undefined) {
-    try {
-      map = readMap(file)
-    } catch {
-      map = null
-    }
-    maps.set(file, map)
-  }
-  return map
-}
-
 /** One frame as V8 writes it, its generated position replaced by the original one when the file has a map. */
-const mappedFrame = (frame: NodeJS.CallSite): string => {
+const mappedFrame = (frame: NodeJS.CallSite, mapOf: (file: string) => SourceMap | null): string => {
   const text = String(frame)
   const file = frame.getFileName()
   const line = frame.getLineNumber()
@@ -90,14 +105,5 @@ const head = (error: Error): string => {
 const plainStackTrace = (error: Error, frames: ReadonlyArray<NodeJS.CallSite>): string =>
   frames.length === 0 ? head(error) : `${head(error)}\n    at ${frames.join("\n    at ")}`
 
-/** The same, each frame in one of our files mapped to its source. */
-const mappedStackTrace = (error: Error, frames: ReadonlyArray<NodeJS.CallSite>): string => {
-  if (frames.length === 0) return head(error)
-  let lines: Array<string>
-  try {
-    lines = frames.map(mappedFrame)
-  } catch {
-    return plainStackTrace(error, frames)
-  }
-  return `${head(error)}\n    at ${lines.join("\n    at ")}`
-}
+/** Traces through the bundle's own files, which sit beside this module (in dist/bundle/), mapped. */
+const bundleStackTrace = sourceMappedStackTrace(dirname(fileURLToPath(import.meta.url)))
