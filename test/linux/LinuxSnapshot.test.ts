@@ -198,7 +198,7 @@ describe(title("Snapshots of a running Debian Linux on the software CPU, through
     }, 180_000)
   })
 
-  describe("a 1 GiB Linux suspended mid-count, restored lazily with -o snapshot.ram=map (1 vCPU)", () => {
+  describe("a 1 GiB Linux suspended mid-count, restored with -o snapshot.ram=map (RAM a copy-on-write mapping of the file) and the other RAM modes (1 vCPU)", () => {
     /** The 1 GiB original, suspended after `count 3`: its snapshot and the last number it printed. */
     const suspended = once(async () => {
       const dir = runs.scratch()
