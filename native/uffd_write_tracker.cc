@@ -24,6 +24,10 @@
 // write with an errno, sleep before each block, stop the handler or the
 // writer thread after N) runs through the same code paths.
 //
+// A handler thread that stops for any reason but disarm lifts every
+// protection on its way out (whoever it left blocked, maybe the machine
+// thread, goes on); the writer then fails the save saying why.
+//
 // Disarm: lifts every protection (waking anyone still blocked), unregisters,
 // stops and joins both threads, frees the side store. Whatever went wrong,
 // disarm leaves the guest running at full speed with nothing protected.
@@ -42,6 +46,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -180,6 +185,8 @@ int OnWriteFault(Session& s, uint64_t address) {
   return Protect(s, page_start, kPage, false);
 }
 
+void ReleaseAll(Session* s);
+
 void HandlerLoop(Session* s) {
   struct pollfd fds[2] = {{s->uffd, POLLIN, 0}, {s->stop_fd, POLLIN, 0}};
   uint64_t handled = 0;
@@ -215,6 +222,12 @@ void HandlerLoop(Session* s) {
   }
   s->handler_error = error;
   s->handler_alive.store(false);
+  // Nobody serves faults any more: whoever blocks in one (maybe the machine thread, the only one that could
+  // disarm) must be let go now. The writer, if running, sees the handler gone and fails the save.
+  if (!error.empty()) {
+    fprintf(stderr, "bhyve-ts write tracking: %s\n", error.c_str());
+    ReleaseAll(s);
+  }
 }
 
 bool AllZero(const uint8_t* p, uint64_t n) {
