@@ -36,12 +36,23 @@ const program = (data: MachineWorkerData) => Effect.scoped(
     port.on("message", (message: ToMachine) => {
       if (message._tag === "Control") Queue.unsafeOffer(requests, message)
     })
-    // One request at a time, on this thread, while the guest loop yields between slices.
+    // Requests on this thread, while the guest loop yields between slices: one at a time, except that a
+    // checkpoint, which writes RAM while the guest runs, is answered when durable without holding up the
+    // others (status, pause, a second save, which it refuses). Forked into this scope, it is interrupted
+    // (temp files removed, write tracking lifted) before the machine it saves is torn down.
+    const scope = yield* Effect.scope
     const serve = Effect.forever(
       Effect.gen(function*() {
         const { id, request } = yield* Queue.take(requests)
-        const { outcome, after } = yield* handleRequest(machine, request)
-        post({ _tag: "ControlReply", id, reply: outcome })
+        const handled = Effect.map(handleRequest(machine, request), ({ outcome, after }) => {
+          post({ _tag: "ControlReply", id, reply: outcome })
+          return after
+        })
+        if (request._tag === "Checkpoint") {
+          yield* Effect.forkIn(handled, scope)
+          return
+        }
+        const after = yield* handled
         if (after !== "continue") {
           stopWith = { status: after.stop, message: after.message }
           return yield* Effect.interrupt

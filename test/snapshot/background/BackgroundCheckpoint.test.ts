@@ -1,8 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync, readdirSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { sendControlRequest } from "../../../src/control/ControlClient.js"
+import { CHECKPOINT_FAULTS_ENV } from "../../../src/snapshot/CheckpointFaults.js"
 import { guestBackends } from "../../support/Kvm.js"
 import { checkpointNow } from "../faults/ProcessHarness.js"
 import { corruptLine, lastRound, type MemwriteProcess, startMemwrite, startRestore, waitForRound } from "./MemwriteProcess.js"
@@ -65,6 +67,55 @@ describe.each(guestBackends)("a background checkpoint on the %s CPU", (backend) 
         expect(corruptLine(restored)).toBeUndefined()
       } finally {
         await stop(restored)
+      }
+    }), 240_000)
+
+  // A slow disk (10 ms per 1 MiB block of a 128 MiB guest) keeps the RAM phase going for over a second.
+  const slowDisk = { [CHECKPOINT_FAULTS_ENV]: "blockDelayMs=10" }
+  const request = (socket: string, req: Parameters<typeof sendControlRequest>[1]) =>
+    Effect.runPromise(Effect.either(sendControlRequest({ name: "bgcp", path: socket }, req)))
+
+  it.live("answers other requests while it writes RAM, and refuses a second save until it is done", () =>
+    withDir(async (dir) => {
+      const socket = join(dir, "vm.sock")
+      const vm = startMemwrite({ backend, memory: "128M", sizeMib: 32, everyUs: 20_000, socket, name: "bgcp", env: slowDisk })
+      try {
+        await waitForRound(vm, 2, ROUND_TIMEOUT_MS)
+        let firstDone = false
+        const first = request(socket, { _tag: "Checkpoint", path: join(dir, "first.snap") }).then((r) => {
+          firstDone = true
+          return r
+        })
+        await new Promise((resolve) => setTimeout(resolve, 300))
+        const status = await request(socket, { _tag: "Status" })
+        expect(status._tag, JSON.stringify(status)).toBe("Right")
+        expect(firstDone).toBe(false)
+        const second = await request(socket, { _tag: "Checkpoint", path: join(dir, "second.snap") })
+        expect(second._tag).toBe("Left")
+        if (second._tag === "Left") expect(second.left.message).toContain("a checkpoint request is in progress")
+        const done = await first
+        expect(done._tag, JSON.stringify(done)).toBe("Right")
+        if (done._tag === "Right" && done.right._tag === "Checkpoint") expect(done.right.details.ram).toBe("background")
+      } finally {
+        await stop(vm)
+      }
+    }), 240_000)
+
+  it.live("bhyve stopped (SIGTERM) while it writes RAM leaves no file behind", () =>
+    withDir(async (dir) => {
+      const socket = join(dir, "vm.sock")
+      const vm = startMemwrite({ backend, memory: "128M", sizeMib: 32, everyUs: 20_000, socket, name: "bgcp", env: slowDisk })
+      try {
+        await waitForRound(vm, 2, ROUND_TIMEOUT_MS)
+        const saving = request(socket, { _tag: "Checkpoint", path: join(dir, "vm.snap") })
+        await new Promise((resolve) => setTimeout(resolve, 300))
+        vm.kill("SIGTERM")
+        await vm.closed
+        expect(vm.stderr()).toContain("stopped by SIGTERM")
+        expect((await saving)._tag).toBe("Left")
+        expect(readdirSync(dir).filter((n) => n.includes("vm.snap"))).toEqual([])
+      } finally {
+        await stop(vm)
       }
     }), 240_000)
 })
