@@ -57,12 +57,24 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), close(fd) < 0 ? -errno : 0);
 }
 
+// The generic ioctls are set-up and state calls (KVM_RUN has its own entry
+// below, where EINTR means a kick): a signal landing meanwhile (a profiler's
+// SIGPROF) must not fail them, e.g. KVM_CREATE_VM with EINTR.
+template <typename Arg>
+int IoctlRetryingEintr(int fd, unsigned long request, Arg arg) {
+  int rc;
+  do {
+    rc = ioctl(fd, request, arg);
+  } while (rc < 0 && errno == EINTR);
+  return rc;
+}
+
 // ioctl(fd, request, unsigned long arg) -> result or -errno
 Napi::Value IoctlValue(const Napi::CallbackInfo& info) {
   int fd = info[0].As<Napi::Number>().Int32Value();
   unsigned long request = static_cast<unsigned long>(info[1].As<Napi::Number>().Int64Value());
   unsigned long arg = static_cast<unsigned long>(info[2].As<Napi::Number>().Int64Value());
-  int rc = ioctl(fd, request, arg);
+  int rc = IoctlRetryingEintr(fd, request, arg);
   return rc < 0 ? Errno(info.Env(), errno) : Napi::Number::New(info.Env(), rc);
 }
 
@@ -71,7 +83,7 @@ Napi::Value IoctlBuffer(const Napi::CallbackInfo& info) {
   int fd = info[0].As<Napi::Number>().Int32Value();
   unsigned long request = static_cast<unsigned long>(info[1].As<Napi::Number>().Int64Value());
   Napi::Uint8Array bytes = info[2].As<Napi::Uint8Array>();
-  int rc = ioctl(fd, request, bytes.Data());
+  int rc = IoctlRetryingEintr(fd, request, bytes.Data());
   return rc < 0 ? Errno(info.Env(), errno) : Napi::Number::New(info.Env(), rc);
 }
 
