@@ -7,7 +7,7 @@ import { sendControlRequest } from "../../../src/control/ControlClient.js"
 import { CHECKPOINT_FAULTS_ENV } from "../../../src/snapshot/CheckpointFaults.js"
 import { guestBackends } from "../../support/Kvm.js"
 import { checkpointNow } from "../faults/ProcessHarness.js"
-import { corruptLine, lastRound, type MemwriteProcess, startMemwrite, startRestore, waitForRound } from "./MemwriteProcess.js"
+import { corruptLine, lastRound, type MemwriteProcess, spawnBhyve, startMemwrite, startRestore, waitForRound } from "./MemwriteProcess.js"
 
 /**
  * `bhyvectl --checkpoint` of a guest that rewrites every page of 64 MiB
@@ -116,6 +116,31 @@ describe.each(guestBackends)("a background checkpoint on the %s CPU", (backend) 
         expect(readdirSync(dir).filter((n) => n.includes("vm.snap"))).toEqual([])
       } finally {
         await stop(vm)
+      }
+    }), 240_000)
+
+  it.live("where write tracking cannot be had (RAM mapped from the snapshot file) stops and copies, and says why", () =>
+    withDir(async (dir) => {
+      const socket = join(dir, "vm.sock")
+      const path = join(dir, "vm.snap")
+      const vm = startMemwrite({ backend, memory: "128M", sizeMib: 16, everyUs: 20_000, socket, name: "bgcp" })
+      try {
+        await waitForRound(vm, 2, ROUND_TIMEOUT_MS)
+        expect((await request(socket, { _tag: "Checkpoint", path }))._tag).toBe("Right")
+      } finally {
+        await stop(vm)
+      }
+      const mappedSocket = join(dir, "mapped.sock")
+      const mapped = spawnBhyve(["-r", path, "-o", "snapshot.ram=map", "-l", "com1,stdio", "-o", `control.socket=${mappedSocket}`])
+      try {
+        await waitForRound(mapped, lastRound(mapped) + 1, ROUND_TIMEOUT_MS)
+        const again = await request(mappedSocket, { _tag: "Checkpoint", path: join(dir, "again.snap") })
+        expect(again._tag, JSON.stringify(again)).toBe("Right")
+        if (again._tag !== "Right" || again.right._tag !== "Checkpoint") return
+        expect(again.right.details.ram).toBe("paused")
+        expect(String(again.right.details.fallback)).toContain("snapshot.ram=map")
+      } finally {
+        await stop(mapped)
       }
     }), 240_000)
 })
