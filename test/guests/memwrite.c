@@ -13,7 +13,8 @@
  * Output, exactly:  memwrite <size>  once, then for rounds r = 1, 2, ...
  * round <r>  after the round; between pages  tick <n>  (n = 1, 2, ...) once
  * at least `every` us of TSC time passed since the previous tick (no
- * catching up: a stall shows as one long gap, not a burst). A page whose
+ * catching up: a stall shows as one long gap, not a burst). The TSC is read
+ * every CHECK_PAGES pages, to keep the check cheap. A page whose
  * first word is not v(p, r-1) prints  corrupt at <address, 16 hex> round <r>
  * and powers off. It never powers off otherwise. Everything but the tick
  * timing is deterministic.
