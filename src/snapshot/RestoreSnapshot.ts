@@ -43,7 +43,7 @@ export type RamRestoreMode = "lazy" | "copy" | "map"
 export interface RestoreRequest {
   readonly path: string
   readonly overrides?: RestoreOverrides
-  /** "all" checks every RAM block's checksum before the guest runs; "state" only the state file. */
+  /** "all" checks every RAM block's checksum before the guest can read it (lazy: as it is installed); "state" only the state file. */
   readonly verify?: Verify
   /** "lazy" when not given. */
   readonly ram?: RamRestoreMode
