@@ -19,7 +19,8 @@
 //
 // The background writer thread takes every block in turn, leaves all-zero
 // blocks as holes (the file was sized before), hashes the others (SHA-256)
-// and pwrites them at their place in the RAM file; it reports the digests
+// and pwrites them at their place in the RAM file, then fsyncs it (off the
+// machine thread, whose fsync then finds nothing to flush); it reports the digests
 // through a thread-safe callback. Fault injection for tests (fail the Nth
 // write with an errno, sleep before each block, stop the handler or the
 // writer thread after N) runs through the same code paths.
@@ -347,6 +348,15 @@ void WriteLoop(Session* s, WriteJob job, WriteResult* out) {
       return;
     }
     out->bytes_written += n;
+  }
+  // Made durable here, not by the caller's fsync on the machine thread: flushing hundreds of MiB there
+  // would stall the guest (the machine thread runs the software CPU, and KVM's first vCPU).
+  while (fsync(job.fd) < 0) {
+    if (errno == EINTR) continue;
+    out->op = "fsync";
+    out->err = errno;
+    out->detail = "";
+    return;
   }
 }
 
