@@ -2,7 +2,7 @@ import * as Effect from "effect/Effect"
 import { open } from "node:fs/promises"
 import { BenchFailure, describe } from "./Benchmark.js"
 import type { Qmp } from "./Qmp.js"
-import { QEMU } from "./QemuTcg.js"
+import { pastable, qemuGuestBasics } from "./QemuTcg.js"
 
 /**
  * QEMU 7.2 saving and restoring one of our PVH guests, driven over QMP: the
@@ -30,13 +30,7 @@ export interface QemuGuestSpec {
 export const qemuGuestArgs = (spec: QemuGuestSpec): ReadonlyArray<string> => [
   "-accel", spec.accel,
   "-M", "microvm",
-  "-m", `${spec.memoryMib}M`,
-  "-nographic",
-  "-nodefaults",
-  "-monitor", "none",
-  "-serial", "stdio",
-  "-no-reboot",
-  "-device", "isa-debug-exit,iobase=0x404,iosize=2",
+  ...qemuGuestBasics(spec.memoryMib),
   "-kernel", spec.kernel,
   "-append", spec.cmdline,
   "-qmp", `unix:${spec.qmpSocket},server=on,wait=off`,
@@ -44,8 +38,7 @@ export const qemuGuestArgs = (spec: QemuGuestSpec): ReadonlyArray<string> => [
 ]
 
 /** For the report: the command line as one could paste it. */
-export const qemuGuestCommand = (spec: QemuGuestSpec): string =>
-  [QEMU, ...qemuGuestArgs(spec)].map((a) => (/[\s<>']/.test(a) ? `'${a}'` : a)).join(" ")
+export const qemuGuestCommand = (spec: QemuGuestSpec): string => pastable(qemuGuestArgs(spec))
 
 /** exec: URIs go through /bin/sh. */
 const shellQuote = (path: string) => `'${path.replace(/'/g, "'\\''")}'`

@@ -58,22 +58,30 @@ export const serconOff = Effect.acquireRelease(
   ({ dir }) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
 ).pipe(Effect.map(({ file }) => file))
 
-/** The whole command line after `qemu-system-x86_64`. */
-export const qemuArgs = (sercon: string, guest: QemuGuest): ReadonlyArray<string> => [
-  "-accel", "tcg",
-  "-M", "pc",
-  "-m", `${guest.memoryMib}M`,
+/** Memory, COM1 alone on stdio, and the power-off port: what every QEMU run of our guests has. */
+export const qemuGuestBasics = (memoryMib: number): ReadonlyArray<string> => [
+  "-m", `${memoryMib}M`,
   "-nographic",
   "-nodefaults",
   "-monitor", "none",
   "-serial", "stdio",
   "-no-reboot",
-  "-device", "isa-debug-exit,iobase=0x404,iosize=2",
+  "-device", "isa-debug-exit,iobase=0x404,iosize=2"
+]
+
+/** The whole command line after `qemu-system-x86_64`. */
+export const qemuArgs = (sercon: string, guest: QemuGuest): ReadonlyArray<string> => [
+  "-accel", "tcg",
+  "-M", "pc",
+  ...qemuGuestBasics(guest.memoryMib),
   "-fw_cfg", `name=etc/sercon-port,file=${sercon}`,
   "-kernel", guest.kernel,
   "-append", guest.cmdline
 ]
 
+/** A command line as one could paste it into a shell. */
+export const pastable = (args: ReadonlyArray<string>): string =>
+  [QEMU, ...args].map((a) => (/[\s<>']/.test(a) ? `'${a.replace(/'/g, "'\\''")}'` : a)).join(" ")
+
 /** For the report: the command line as one could paste it (the sercon file's path shown as a placeholder). */
-export const qemuCommand = (guest: QemuGuest): string =>
-  [QEMU, ...qemuArgs("<2-zero-byte file>", guest)].map((a) => (/[\s<>]/.test(a) ? `'${a}'` : a)).join(" ")
+export const qemuCommand = (guest: QemuGuest): string => pastable(qemuArgs("<2-zero-byte file>", guest))
