@@ -29,6 +29,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -63,6 +64,7 @@ struct Session {
   uint64_t block_size = 0;
   bool verify = true;
   int64_t die_after = -1;
+  int64_t background_delay_ms = 0;  // tests: faults only for this long, so the fault path is what fills RAM
   std::string prefix;              // "bhyve: FILE: "
   std::vector<Region> regions;
   std::vector<uint8_t> data;       // per block: 1 data, 0 zero
@@ -254,6 +256,18 @@ void HandlerLoop(Session* s) {
   uint32_t next = 0;  // the background pass's next block
   uint64_t handled = 0;
   struct pollfd fds[2] = {{s->uffd, POLLIN, 0}, {s->stop_fd, POLLIN, 0}};
+  struct timespec begun;
+  clock_gettime(CLOCK_MONOTONIC, &begun);
+  for (;;) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t left = s->background_delay_ms - ((now.tv_sec - begun.tv_sec) * 1000 + (now.tv_nsec - begun.tv_nsec) / 1000000);
+    if (left <= 0) break;
+    fds[0].revents = fds[1].revents = 0;
+    if (poll(fds, 2, static_cast<int>(left)) <= 0) continue;
+    if (fds[1].revents != 0) return;
+    ServeFaults(*s);
+  }
   while (!s->stopping.load()) {
     while (next < blocks && s->state[next] != kPending) next++;
     if (next == blocks) break;
@@ -317,7 +331,7 @@ void Release(Session* s) {
 
 // lazyRestoreStart({ ramFd, regions: [{ bytes: Uint8Array (page aligned), gpa, fileOffset }], blockSize,
 //   data: Uint8Array (per block 1 data / 0 zero), digests: Uint8Array (32 per block),
-//   verify, failurePrefix, dieAfter }) -> id or -errno (userfaultfd unavailable,
+//   verify, failurePrefix, dieAfter, backgroundDelayMs }) -> id or -errno (userfaultfd unavailable,
 //   or the range cannot be registered). The RAM file's fd must stay open until stop.
 Napi::Value LazyRestoreStart(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -327,7 +341,9 @@ Napi::Value LazyRestoreStart(const Napi::CallbackInfo& info) {
   s->ram_fd = o.Get("ramFd").As<Napi::Number>().Int32Value();
   s->block_size = static_cast<uint64_t>(o.Get("blockSize").As<Napi::Number>().Int64Value());
   s->verify = o.Get("verify").As<Napi::Boolean>().Value();
-  s->die_after = o.Get("dieAfter").As<Napi::Number>().Int64Value();
+  Napi::Value die_after = o.Get("dieAfter"), delay = o.Get("backgroundDelayMs");  // test knobs: absent means off
+  s->die_after = die_after.IsNumber() ? die_after.As<Napi::Number>().Int64Value() : -1;
+  s->background_delay_ms = delay.IsNumber() ? delay.As<Napi::Number>().Int64Value() : 0;
   s->prefix = o.Get("failurePrefix").As<Napi::String>().Utf8Value();
   Napi::Uint8Array data = o.Get("data").As<Napi::Uint8Array>();
   Napi::Uint8Array digests = o.Get("digests").As<Napi::Uint8Array>();

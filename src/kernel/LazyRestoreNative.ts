@@ -29,6 +29,8 @@ export interface LazyRestoreStartRequest {
   readonly failurePrefix: string
   /** Fault injection for tests: the thread fails after this many blocks; -1 never. */
   readonly dieAfter: number
+  /** For tests: only faults are served for this long before the background pass starts (0: at once). */
+  readonly backgroundDelayMs: number
 }
 
 /**

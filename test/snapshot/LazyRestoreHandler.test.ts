@@ -48,7 +48,7 @@ const child = (dir: string, body: string) => {
       ramFd: fd, regions: [{ bytes: v, gpa: 0x1000000, fileOffset: ${HEADER} }], blockSize: ${BLOCK},
       data: Uint8Array.from(${JSON.stringify([...data])}),
       digests: Buffer.from(${JSON.stringify(Buffer.from(digests).toString("hex"))}, "hex"),
-      verify: true, failurePrefix: "bhyve: " + ${JSON.stringify(path)} + ": ", dieAfter: -1 })
+      verify: true, failurePrefix: "bhyve: " + ${JSON.stringify(path)} + ": ", dieAfter: -1, backgroundDelayMs: 0 })
     const path = ${JSON.stringify(path)}
     ${body}
   `

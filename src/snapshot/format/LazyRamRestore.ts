@@ -56,9 +56,12 @@ export const lazyRestoreOf = (ram: GuestRam): LazyRamSession | undefined => runn
 /** Test-only fault injection: the handler thread fails after this many blocks (a handler that dies must end the VM, never hang it). */
 const DIE_AFTER_ENV = "BHYVE_TEST_LAZY_RESTORE_DIE_AFTER"
 
-const dieAfter = (): number => {
-  const n = Number(process.env[DIE_AFTER_ENV])
-  return Number.isSafeInteger(n) && n >= 0 ? n : -1
+/** Test-only: the background pass waits this long, so that faults are what fills RAM (the fault path under test on each CPU). */
+const BACKGROUND_DELAY_ENV = "BHYVE_TEST_LAZY_RESTORE_BACKGROUND_DELAY_MS"
+
+const envCount = (name: string): number | undefined => {
+  const n = Number(process.env[name])
+  return process.env[name] !== undefined && Number.isSafeInteger(n) && n >= 0 ? n : undefined
 }
 
 const digestBytes = (manifest: SnapshotManifest) => {
@@ -111,7 +114,8 @@ export const startLazyRam = (
           digests,
           verify: verify === "all",
           failurePrefix: `bhyve: ${ramPath}: `,
-          dieAfter: dieAfter()
+          dieAfter: envCount(DIE_AFTER_ENV) ?? -1,
+          backgroundDelayMs: envCount(BACKGROUND_DELAY_ENV) ?? 0
         })
         return started < 0 ? Effect.fail(new LazyRestoreUnavailable({ errno: -started })) : Effect.succeed(started)
       }),
