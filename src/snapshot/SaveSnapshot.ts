@@ -169,7 +169,6 @@ const saveOnce = (machine: BuiltMachine, request: SaveRequest): Effect.Effect<Sa
         if (server.quiesce !== undefined) yield* step("quiesce", server.quiesce, deadlines.quiesceMs, server.id)
       }
       const chunks = yield* collectAll(Context.get(machine.context, MachineClock), backend.stateParts, servers)
-      const host = yield* hostInfo
       const faults = checkpointFaults()
       // A checkpoint freezes RAM as of now and lets the guest run while it is written; a suspend stops and copies.
       const armed = request.mode === "checkpoint" && Option.isSome(tracking)
@@ -184,6 +183,8 @@ const saveOnce = (machine: BuiltMachine, request: SaveRequest): Effect.Effect<Sa
         ? armed.left.reason
         : undefined
       if (session !== undefined) yield* resumeOnce
+      // Not guest state: read once the guest runs again.
+      const host = yield* hostInfo
       const written = yield* writeSnapshot({
         path: request.path,
         manifest: {
