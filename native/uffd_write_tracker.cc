@@ -17,7 +17,8 @@
 // the block is marked saved and its protection lifted, so the guest stops
 // faulting there. Reading a protected page does not fault.
 //
-// The background writer thread takes every block in turn, leaves all-zero
+// The background writer thread takes every block, those the guest started
+// writing first (so that each stops faulting at once), leaves all-zero
 // blocks as holes (the file was sized before), hashes the others (SHA-256)
 // and pwrites them at their place in the RAM file, then fsyncs it (off the
 // machine thread, whose fsync then finds nothing to flush); it reports the digests
@@ -48,6 +49,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <deque>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -111,6 +113,8 @@ struct Session {
   std::atomic<uint64_t> side_pages_peak{0};
   std::atomic<uint32_t> blocks_saved{0};
   std::mutex release_lock;
+  std::mutex wanted_lock;
+  std::deque<uint32_t> wanted;  // blocks the guest started writing: the writer takes these first
   std::string handler_error;  // set once by the handler thread before handler_alive goes false
   Napi::ThreadSafeFunction done;
 };
@@ -172,6 +176,11 @@ int OnWriteFault(Session& s, uint64_t address) {
   if (!b.saved) {
     const Region* r = RegionOfBlock(s, block);
     uint64_t in_block = (reinterpret_cast<uint64_t>(page_start) - reinterpret_cast<uint64_t>(r->host)) % s.block_size;
+    if (b.pages.empty()) {
+      // The guest is writing here: saved next, the block stops faulting at once rather than page by page.
+      std::lock_guard<std::mutex> wanted(s.wanted_lock);
+      s.wanted.push_back(block);
+    }
     if (b.pages.find(in_block) == b.pages.end()) {
       std::unique_ptr<uint8_t[]> copy(new uint8_t[kPage]);
       memcpy(copy.get(), page_start, kPage);
@@ -292,7 +301,24 @@ void WriteLoop(Session* s, WriteJob job, WriteResult* out) {
   out->data.assign(s->block_count, 0);
   out->digests.assign(static_cast<size_t>(s->block_count) * 32, 0);
   int64_t writes = 0;
-  for (uint32_t block = 0; block < s->block_count; block++) {
+  std::vector<uint8_t> taken(s->block_count, 0);
+  uint32_t cursor = 0;
+  // Blocks the guest is writing first (each one it writes faults until taken), then the rest in order.
+  auto next_block = [&]() -> int64_t {
+    {
+      std::lock_guard<std::mutex> lock(s->wanted_lock);
+      while (!s->wanted.empty()) {
+        uint32_t b = s->wanted.front();
+        s->wanted.pop_front();
+        if (!taken[b]) return b;
+      }
+    }
+    while (cursor < s->block_count && taken[cursor]) cursor++;
+    return cursor < s->block_count ? static_cast<int64_t>(cursor) : -1;
+  };
+  for (int64_t next; (next = next_block()) >= 0;) {
+    uint32_t block = static_cast<uint32_t>(next);
+    taken[block] = 1;
     if (job.block_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(job.block_delay_ms));
     if (s->cancel.load()) {
       out->op = "cancel";
