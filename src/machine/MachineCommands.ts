@@ -1,5 +1,6 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import { writeSync } from "node:fs"
 import type { ControlRequest } from "../control/ControlRequest.js"
 import type { ControlResult } from "../control/ControlResult.js"
 import { DeviceServers } from "../servers/DeviceServer.js"
@@ -47,8 +48,11 @@ export const handleRequest = (
   const work: Effect.Effect<{ outcome: ControlOutcome; after: AfterReply }, { reason: string; step?: string }, SnapshotFs> = (() => {
     switch (request._tag) {
       case "Checkpoint":
-        return Effect.map(Effect.mapError(machine.checkpoint(request.path), saveFailure), (r) =>
-          ok({ _tag: "Checkpoint", ...snapshotResult(r) }))
+        return Effect.map(Effect.mapError(machine.checkpoint(request.path), saveFailure), (r) => {
+          // bhyvectl is silent on success: the one place a person sees that the guest was stopped for the whole save.
+          if (r.fallback !== undefined) writeSync(2, `bhyve: ${machine.config.name}: checkpoint ${r.path} kept the guest paused while RAM was written: ${r.fallback}\n`)
+          return ok({ _tag: "Checkpoint", ...snapshotResult(r) })
+        })
       case "Suspend":
         return Effect.map(Effect.mapError(machine.suspend(request.path), saveFailure), (r) =>
           ok({ _tag: "Suspend", ...snapshotResult(r) }, { stop: 0, message: `suspended to ${r.path}` }))

@@ -139,6 +139,7 @@ describe.each(guestBackends)("a background checkpoint on the %s CPU", (backend) 
         if (again._tag !== "Right" || again.right._tag !== "Checkpoint") return
         expect(again.right.details.ram).toBe("paused")
         expect(String(again.right.details.fallback)).toContain("snapshot.ram=map")
+        expect(mapped.stderr()).toContain("kept the guest paused while RAM was written")
       } finally {
         await stop(mapped)
       }
