@@ -12,6 +12,7 @@ import type { MachineConfig } from "../machine/MachineConfig.js"
 import { type DeviceServer, DeviceServers } from "../servers/DeviceServer.js"
 import * as ChunkCodec from "./format/ChunkCodec.js"
 import type { SnapshotFs } from "./format/SnapshotFs.js"
+import { lazyRestoreOf } from "./format/LazyRamRestore.js"
 import { trackedRam } from "./format/RamWriter.js"
 import { DEFAULT_BLOCK_SIZE, writeSnapshot } from "./format/SnapshotWriter.js"
 import { WriteTracking } from "../kernel/WriteTracking.js"
@@ -138,6 +139,9 @@ const saveOnce = (machine: BuiltMachine, request: SaveRequest): Effect.Effect<Sa
     if (refusing !== undefined) {
       return yield* new SaveFailed({ step: "check", component: refusing.id, reason: `device ${refusing.id} (${refusing.kind}) cannot be saved: ${refusing.unsupported}` })
     }
+    // A lazy restore still filling RAM owns it with its userfaultfd (arming would get EBUSY): let it finish first, guest running.
+    const filling = request.mode === "checkpoint" && Option.isSome(tracking) ? lazyRestoreOf(ram) : undefined
+    if (filling !== undefined) yield* filling.complete
     // Paused by someone else (bhyvectl --pause): the save must leave it paused, not resume it.
     const wasPaused = machine.control.state === "paused"
     const started = performance.now()

@@ -144,4 +144,29 @@ describe.each(guestBackends)("a background checkpoint on the %s CPU", (backend) 
         await stop(mapped)
       }
     }), 240_000)
+
+  it.live("right after a lazy restore (its userfaultfd still owns RAM) waits for it to finish, then writes in the background", () =>
+    withDir(async (dir) => {
+      const socket = join(dir, "vm.sock")
+      const path = join(dir, "vm.snap")
+      const vm = startMemwrite({ backend, memory: "128M", sizeMib: 16, everyUs: 20_000, socket, name: "bgcp" })
+      try {
+        await waitForRound(vm, 2, ROUND_TIMEOUT_MS)
+        expect((await request(socket, { _tag: "Checkpoint", path }))._tag).toBe("Right")
+      } finally {
+        await stop(vm)
+      }
+      const lazySocket = join(dir, "lazy.sock")
+      // The lazy restore's background pass held back 2 s: RAM stays registered with its userfaultfd meanwhile.
+      const lazy = spawnBhyve(["-r", path, "-l", "com1,stdio", "-o", `control.socket=${lazySocket}`], { BHYVE_TEST_LAZY_RESTORE_BACKGROUND_DELAY_MS: "2000" })
+      try {
+        await waitForRound(lazy, lastRound(lazy) + 1, ROUND_TIMEOUT_MS)
+        const again = await request(lazySocket, { _tag: "Checkpoint", path: join(dir, "again.snap") })
+        expect(again._tag, JSON.stringify(again)).toBe("Right")
+        if (again._tag !== "Right" || again.right._tag !== "Checkpoint") return
+        expect(again.right.details.ram, JSON.stringify(again.right.details)).toBe("background")
+      } finally {
+        await stop(lazy)
+      }
+    }), 240_000)
 })
