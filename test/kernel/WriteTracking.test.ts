@@ -32,6 +32,12 @@ const freshRam = Effect.gen(function*() {
 
 const page = (n: number) => n * 4096
 
+/** A temp directory, removed with the test's scope. */
+const scratchDir = Effect.acquireRelease(
+  Effect.sync(() => mkdtempSync(join(tmpdir(), "wt-"))),
+  (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+)
+
 describe("write tracking of guest RAM (userfaultfd)", () => {
   it.scoped("hands out a block as it was at the arm, though the host wrote it afterwards", () =>
     Effect.gen(function*() {
@@ -57,8 +63,7 @@ describe("write tracking of guest RAM (userfaultfd)", () => {
 
   it.scoped("catches a write made by the kernel for another thread (read(2) on the thread pool into RAM)", () =>
     Effect.gen(function*() {
-      const dir = mkdtempSync(join(tmpdir(), "wt-"))
-      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+      const dir = yield* scratchDir
       const file = join(dir, "data")
       writeFileSync(file, Buffer.alloc(4096, 0x5a))
       const ram = yield* freshRam
@@ -117,8 +122,7 @@ describe("write tracking of guest RAM (userfaultfd)", () => {
 
   it.scoped("says why it cannot arm on RAM that is a private mapping of a snapshot's RAM file", () =>
     Effect.gen(function*() {
-      const dir = mkdtempSync(join(tmpdir(), "wt-"))
-      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+      const dir = yield* scratchDir
       const file = join(dir, "ram")
       writeFileSync(file, Buffer.alloc(SIZE))
       const native = yield* Effect.orDie(loadNativeKvm)
@@ -135,8 +139,7 @@ describe("write tracking of guest RAM (userfaultfd)", () => {
 
   it.scoped("writes every block as of the arm in the background: holes for zero blocks, the digests of the rest", () =>
     Effect.gen(function*() {
-      const dir = mkdtempSync(join(tmpdir(), "wt-"))
-      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+      const dir = yield* scratchDir
       const ram = yield* freshRam
       const bytes = ram.regions[0].bytes
       const expected = Buffer.from(bytes)
@@ -157,8 +160,7 @@ describe("write tracking of guest RAM (userfaultfd)", () => {
 
   it.scoped("a failed RAM write fails the session with its errno and lifts every protection", () =>
     Effect.gen(function*() {
-      const dir = mkdtempSync(join(tmpdir(), "wt-"))
-      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+      const dir = yield* scratchDir
       const ram = yield* freshRam
       const session = yield* Effect.orDie(WriteTrackingUffd.make(ram).arm({ blockSize: BLOCK }))
       const fd = openSync(join(dir, "ram"), "w")
@@ -172,8 +174,7 @@ describe("write tracking of guest RAM (userfaultfd)", () => {
 
   it.scoped("a handler thread that stops lets go of whoever it left blocked, and the background write fails saying so", () =>
     Effect.gen(function*() {
-      const dir = mkdtempSync(join(tmpdir(), "wt-"))
-      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+      const dir = yield* scratchDir
       const ram = yield* freshRam
       const bytes = ram.regions[0].bytes
       const session = yield* Effect.orDie(WriteTrackingUffd.make(ram).arm({ blockSize: BLOCK, handlerDieAfter: 0 }))

@@ -119,54 +119,41 @@ describe.each(guestBackends)("a background checkpoint on the %s CPU", (backend) 
       }
     }), 240_000)
 
+  /** A 16 MiB memwrite checkpointed to dir/vm.snap, restored by `bhyve -r` with `args` and `env`, and checkpointed again once it runs. */
+  const checkpointOfRestored = async (dir: string, args: ReadonlyArray<string>, env: Record<string, string> = {}) => {
+    const socket = join(dir, "vm.sock")
+    const path = join(dir, "vm.snap")
+    const vm = startMemwrite({ backend, memory: "128M", sizeMib: 16, everyUs: 20_000, socket, name: "bgcp" })
+    try {
+      await waitForRound(vm, 2, ROUND_TIMEOUT_MS)
+      expect((await request(socket, { _tag: "Checkpoint", path }))._tag).toBe("Right")
+    } finally {
+      await stop(vm)
+    }
+    const restoredSocket = join(dir, "restored.sock")
+    const restored = spawnBhyve(["-r", path, ...args, "-l", "com1,stdio", "-o", `control.socket=${restoredSocket}`], env)
+    try {
+      await waitForRound(restored, lastRound(restored) + 1, ROUND_TIMEOUT_MS)
+      const again = await request(restoredSocket, { _tag: "Checkpoint", path: join(dir, "again.snap") })
+      if (again._tag !== "Right" || again.right._tag !== "Checkpoint") throw new Error(`the second checkpoint failed: ${JSON.stringify(again)}`)
+      return { details: again.right.details, stderr: restored.stderr() }
+    } finally {
+      await stop(restored)
+    }
+  }
+
   it.live("where write tracking cannot be had (RAM mapped from the snapshot file) stops and copies, and says why", () =>
     withDir(async (dir) => {
-      const socket = join(dir, "vm.sock")
-      const path = join(dir, "vm.snap")
-      const vm = startMemwrite({ backend, memory: "128M", sizeMib: 16, everyUs: 20_000, socket, name: "bgcp" })
-      try {
-        await waitForRound(vm, 2, ROUND_TIMEOUT_MS)
-        expect((await request(socket, { _tag: "Checkpoint", path }))._tag).toBe("Right")
-      } finally {
-        await stop(vm)
-      }
-      const mappedSocket = join(dir, "mapped.sock")
-      const mapped = spawnBhyve(["-r", path, "-o", "snapshot.ram=map", "-l", "com1,stdio", "-o", `control.socket=${mappedSocket}`])
-      try {
-        await waitForRound(mapped, lastRound(mapped) + 1, ROUND_TIMEOUT_MS)
-        const again = await request(mappedSocket, { _tag: "Checkpoint", path: join(dir, "again.snap") })
-        expect(again._tag, JSON.stringify(again)).toBe("Right")
-        if (again._tag !== "Right" || again.right._tag !== "Checkpoint") return
-        expect(again.right.details.ram).toBe("paused")
-        expect(String(again.right.details.fallback)).toContain("snapshot.ram=map")
-        expect(mapped.stderr()).toContain("kept the guest paused while RAM was written")
-      } finally {
-        await stop(mapped)
-      }
+      const { details, stderr } = await checkpointOfRestored(dir, ["-o", "snapshot.ram=map"])
+      expect(details.ram).toBe("paused")
+      expect(String(details.fallback)).toContain("snapshot.ram=map")
+      expect(stderr).toContain("kept the guest paused while RAM was written")
     }), 240_000)
 
   it.live("right after a lazy restore (its userfaultfd still owns RAM) waits for it to finish, then writes in the background", () =>
     withDir(async (dir) => {
-      const socket = join(dir, "vm.sock")
-      const path = join(dir, "vm.snap")
-      const vm = startMemwrite({ backend, memory: "128M", sizeMib: 16, everyUs: 20_000, socket, name: "bgcp" })
-      try {
-        await waitForRound(vm, 2, ROUND_TIMEOUT_MS)
-        expect((await request(socket, { _tag: "Checkpoint", path }))._tag).toBe("Right")
-      } finally {
-        await stop(vm)
-      }
-      const lazySocket = join(dir, "lazy.sock")
       // The lazy restore's background pass held back 2 s: RAM stays registered with its userfaultfd meanwhile.
-      const lazy = spawnBhyve(["-r", path, "-l", "com1,stdio", "-o", `control.socket=${lazySocket}`], { BHYVE_TEST_LAZY_RESTORE_BACKGROUND_DELAY_MS: "2000" })
-      try {
-        await waitForRound(lazy, lastRound(lazy) + 1, ROUND_TIMEOUT_MS)
-        const again = await request(lazySocket, { _tag: "Checkpoint", path: join(dir, "again.snap") })
-        expect(again._tag, JSON.stringify(again)).toBe("Right")
-        if (again._tag !== "Right" || again.right._tag !== "Checkpoint") return
-        expect(again.right.details.ram, JSON.stringify(again.right.details)).toBe("background")
-      } finally {
-        await stop(lazy)
-      }
+      const { details } = await checkpointOfRestored(dir, [], { BHYVE_TEST_LAZY_RESTORE_BACKGROUND_DELAY_MS: "2000" })
+      expect(details.ram, JSON.stringify(details)).toBe("background")
     }), 240_000)
 })
