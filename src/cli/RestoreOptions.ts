@@ -12,7 +12,7 @@ const choice = <A extends string>(options: Readonly<Record<string, string>>, key
   if (value === undefined) return Either.right(fallback)
   return (allowed as ReadonlyArray<string>).includes(value)
     ? Either.right(value as A)
-    : Either.left(`-o ${key}=${value}: expected ${allowed.join(" or ")}`)
+    : Either.left(`-o ${key}=${value}: expected ${allowed.slice(0, -1).join(", ")} or ${allowed[allowed.length - 1]}`)
 }
 
 /**

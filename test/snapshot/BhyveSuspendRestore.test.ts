@@ -40,7 +40,7 @@ describe("bhyvectl --suspend / --checkpoint and bhyve -r, as separate processes"
     expect(vm.stdout() + restored.stdout).toBe(expected())
   }, 120_000)
 
-  it("a lazy restore (-o snapshot.ram=map) and a bad restore option, from one suspended snapshot", async () => {
+  it("a mapped restore (-o snapshot.ram=map) and a bad restore option, from one suspended snapshot", async () => {
     const dir = mkdtempSync(join(tmpdir(), "bhyve-lazy-cli-"))
     const socket = join(dir, "ctl")
     const snapshot = join(dir, "vm.snap")
@@ -49,8 +49,8 @@ describe("bhyvectl --suspend / --checkpoint and bhyve -r, as separate processes"
     expect(runBhyvectl(["--vm=lazy", `--socket=${socket}`, `--suspend=${snapshot}`]).status).toBe(0)
     expect(await vm.exited).toBe(0)
 
-    const bad = runBhyve(["-r", snapshot, "-o", "snapshot.ram=lazy", "-o", `control.socket=${join(dir, "ctl2")}`])
-    expect(bad.stderr).toBe("bhyve: -o snapshot.ram=lazy: expected copy or map\n")
+    const bad = runBhyve(["-r", snapshot, "-o", "snapshot.ram=mmap", "-o", `control.socket=${join(dir, "ctl2")}`])
+    expect(bad.stderr).toBe("bhyve: -o snapshot.ram=mmap: expected lazy, copy or map\n")
     expect(bad.status).toBe(4)
 
     const restored = runBhyve(["-r", snapshot, "-o", "snapshot.ram=map", "-o", `control.socket=${join(dir, "ctl2")}`], 60_000)

@@ -85,7 +85,7 @@ describe("restore options", () => {
     expect(parseRestoreOptions({})).toMatchObject({ right: { verify: "all", ram: "lazy" } })
     expect(parseRestoreOptions({ "snapshot.ram": "map", "snapshot.verify": "state" })).toMatchObject({ right: { verify: "state", ram: "map" } })
     expect(parseRestoreOptions({ "snapshot.ram": "copy" })).toMatchObject({ right: { ram: "copy" } })
-    expect(parseRestoreOptions({ "snapshot.ram": "lazier" })).toMatchObject({ left: "-o snapshot.ram=lazier: expected lazy or copy or map" })
+    expect(parseRestoreOptions({ "snapshot.ram": "lazier" })).toMatchObject({ left: "-o snapshot.ram=lazier: expected lazy, copy or map" })
     expect(parseRestoreOptions({ "snapshot.verify": "none" })).toMatchObject({ left: "-o snapshot.verify=none: expected all or state" })
   })
 })
