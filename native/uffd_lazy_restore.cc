@@ -20,6 +20,8 @@
 // zeros, so the thread never leaves RAM half restored behind a live guest.
 #include <napi.h>
 
+#include "session_registry.h"
+
 #include <linux/userfaultfd.h>
 #include <openssl/evp.h>
 #include <fcntl.h>
@@ -80,9 +82,7 @@ struct Session {
   std::atomic<uint64_t> bytes_read{0};
 };
 
-std::mutex& sessions_mutex = *new std::mutex;
-std::map<int, Session*>& sessions = *new std::map<int, Session*>;
-int next_session = 1;
+SessionRegistry<Session>& sessions = *new SessionRegistry<Session>;
 
 // Ends the process after one line on stderr: see the file comment for why.
 [[noreturn]] void Fail(const Session& s, const std::string& what) {
@@ -373,27 +373,23 @@ Napi::Value LazyRestoreStart(const Napi::CallbackInfo& info) {
     return Napi::Number::New(env, rc);
   }
   s->thread = std::thread(HandlerLoop, s);
-  std::lock_guard<std::mutex> lock(sessions_mutex);
-  int id = next_session++;
-  sessions[id] = s;
-  return Napi::Number::New(env, id);
+  return Napi::Number::New(env, sessions.Add(s));
 }
 
 // lazyRestoreStats(id) -> { blocks, faultBlocks, backgroundBlocks, bytesRead, registered, complete } or -ESRCH
 Napi::Value LazyRestoreStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::lock_guard<std::mutex> lock(sessions_mutex);
-  auto it = sessions.find(info[0].As<Napi::Number>().Int32Value());
-  if (it == sessions.end()) return Napi::Number::New(env, -ESRCH);
-  Session* s = it->second;
-  Napi::Object stats = Napi::Object::New(env);
-  stats.Set("blocks", Napi::Number::New(env, static_cast<double>(s->state.size())));
-  stats.Set("faultBlocks", Napi::Number::New(env, s->fault_blocks.load()));
-  stats.Set("backgroundBlocks", Napi::Number::New(env, s->background_blocks.load()));
-  stats.Set("bytesRead", Napi::Number::New(env, static_cast<double>(s->bytes_read.load())));
-  stats.Set("registered", Napi::Boolean::New(env, s->registered.load()));
-  stats.Set("complete", Napi::Boolean::New(env, s->complete.load()));
-  return stats;
+  return sessions.With(info[0].As<Napi::Number>().Int32Value(), [&](Session* s) -> Napi::Value {
+    if (s == nullptr) return Napi::Number::New(env, -ESRCH);
+    Napi::Object stats = Napi::Object::New(env);
+    stats.Set("blocks", Napi::Number::New(env, static_cast<double>(s->state.size())));
+    stats.Set("faultBlocks", Napi::Number::New(env, s->fault_blocks.load()));
+    stats.Set("backgroundBlocks", Napi::Number::New(env, s->background_blocks.load()));
+    stats.Set("bytesRead", Napi::Number::New(env, static_cast<double>(s->bytes_read.load())));
+    stats.Set("registered", Napi::Boolean::New(env, s->registered.load()));
+    stats.Set("complete", Napi::Boolean::New(env, s->complete.load()));
+    return stats;
+  });
 }
 
 // lazyRestoreStop(id) -> 0 or -ESRCH: stops and joins the thread. Call it
@@ -401,14 +397,8 @@ Napi::Value LazyRestoreStats(const Napi::CallbackInfo& info) {
 // missing then reads as zeros once the userfaultfd is closed.
 Napi::Value LazyRestoreStop(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Session* s = nullptr;
-  {
-    std::lock_guard<std::mutex> lock(sessions_mutex);
-    auto it = sessions.find(info[0].As<Napi::Number>().Int32Value());
-    if (it == sessions.end()) return Napi::Number::New(env, -ESRCH);
-    s = it->second;
-    sessions.erase(it);
-  }
+  Session* s = sessions.Take(info[0].As<Napi::Number>().Int32Value());
+  if (s == nullptr) return Napi::Number::New(env, -ESRCH);
   s->stopping.store(true);
   uint64_t one = 1;
   if (write(s->stop_fd, &one, sizeof one) < 0) { /* cannot fail below the counter's limit */ }

@@ -35,6 +35,8 @@
 // disarm leaves the guest running at full speed with nothing protected.
 #include <napi.h>
 
+#include "session_registry.h"
+
 #include <linux/userfaultfd.h>
 #include <openssl/evp.h>
 #include <fcntl.h>
@@ -119,15 +121,7 @@ struct Session {
   Napi::ThreadSafeFunction done;
 };
 
-std::mutex& sessions_mutex = *new std::mutex;
-std::map<int, Session*>& sessions = *new std::map<int, Session*>;
-int next_session = 1;
-
-Session* Find(int id) {
-  std::lock_guard<std::mutex> lock(sessions_mutex);
-  auto it = sessions.find(id);
-  return it == sessions.end() ? nullptr : it->second;
-}
+SessionRegistry<Session>& sessions = *new SessionRegistry<Session>;
 
 const Region* RegionOfBlock(const Session& s, uint32_t block) {
   for (size_t i = s.regions.size(); i-- > 0;)
@@ -500,18 +494,15 @@ Napi::Value WriteTrackArm(const Napi::CallbackInfo& info) {
   }
   s->handler_alive.store(true);
   s->handler = std::thread(HandlerLoop, s);
-  std::lock_guard<std::mutex> lock(sessions_mutex);
-  int id = next_session++;
-  sessions[id] = s;
   Napi::Object result = Napi::Object::New(env);
-  result.Set("id", Napi::Number::New(env, id));
+  result.Set("id", Napi::Number::New(env, sessions.Add(s)));
   return result;
 }
 
 // writeTrackTake(id, block, dest: Uint8Array of blockSize) -> bytes (the block's length) or -errno.
 Napi::Value WriteTrackTake(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Session* s = Find(info[0].As<Napi::Number>().Int32Value());
+  Session* s = sessions.Find(info[0].As<Napi::Number>().Int32Value());
   if (s == nullptr) return Napi::Number::New(env, -ESRCH);
   uint32_t block = info[1].As<Napi::Number>().Uint32Value();
   Napi::Uint8Array dest = info[2].As<Napi::Uint8Array>();
@@ -524,7 +515,7 @@ Napi::Value WriteTrackTake(const Napi::CallbackInfo& info) {
 // handlerError, armed } or -ESRCH
 Napi::Value WriteTrackStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Session* s = Find(info[0].As<Napi::Number>().Int32Value());
+  Session* s = sessions.Find(info[0].As<Napi::Number>().Int32Value());
   if (s == nullptr) return Napi::Number::New(env, -ESRCH);
   Napi::Object o = Napi::Object::New(env);
   o.Set("blocks", Napi::Number::New(env, s->block_count));
@@ -543,7 +534,7 @@ Napi::Value WriteTrackStats(const Napi::CallbackInfo& info) {
 // writeTrackWritten(id) -> Uint8Array, one bit per page (region order): written since arming. Or -ESRCH.
 Napi::Value WriteTrackWritten(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Session* s = Find(info[0].As<Napi::Number>().Int32Value());
+  Session* s = sessions.Find(info[0].As<Napi::Number>().Int32Value());
   if (s == nullptr) return Napi::Number::New(env, -ESRCH);
   std::lock_guard<std::mutex> lock(s->written_lock);
   Napi::Uint8Array out = Napi::Uint8Array::New(env, s->written.size());
@@ -556,7 +547,7 @@ Napi::Value WriteTrackWritten(const Napi::CallbackInfo& info) {
 // plus data (Uint8Array, per block 1/0), digests (Uint8Array, 32 per block), bytesWritten.
 Napi::Value WriteTrackWrite(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Session* s = Find(info[0].As<Napi::Number>().Int32Value());
+  Session* s = sessions.Find(info[0].As<Napi::Number>().Int32Value());
   if (s == nullptr) return Napi::Number::New(env, -ESRCH);
   if (s->writer_running.load() || s->writer.joinable()) return Napi::Number::New(env, -EBUSY);
   Napi::Object o = info[1].As<Napi::Object>();
@@ -604,14 +595,8 @@ Napi::Value WriteTrackWrite(const Napi::CallbackInfo& info) {
 // protection, unregisters, joins the handler thread and frees everything.
 Napi::Value WriteTrackDisarm(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Session* s = nullptr;
-  {
-    std::lock_guard<std::mutex> lock(sessions_mutex);
-    auto it = sessions.find(info[0].As<Napi::Number>().Int32Value());
-    if (it == sessions.end()) return Napi::Number::New(env, -ESRCH);
-    s = it->second;
-    sessions.erase(it);
-  }
+  Session* s = sessions.Take(info[0].As<Napi::Number>().Int32Value());
+  if (s == nullptr) return Napi::Number::New(env, -ESRCH);
   Disarm(s);
   delete s;
   return Napi::Number::New(env, 0);
