@@ -25,8 +25,8 @@ const call = <A>(op: FsOp, path: string, f: () => A): Effect.Effect<A, SnapshotF
 const ENXIO = "ENXIO"
 
 /**
- * The real thing: synchronous node:fs calls (the guest is paused; these are
- * the fastest path). SEEK_DATA needs the native addon; without it every
+ * The real thing: synchronous node:fs calls (the fastest path), but for
+ * fsync, which waits on the disk. SEEK_DATA needs the native addon; without it every
  * offset counts as data (holes are then read, which is only slower).
  */
 export const make = (native?: Pick<NativeKvm, "seekData">): SnapshotFsService => ({
@@ -34,7 +34,12 @@ export const make = (native?: Pick<NativeKvm, "seekData">): SnapshotFsService =>
   close: (f) => call("close", f.path, () => fs.closeSync(f.fd)),
   read: (f, buffer, position) => call("read", f.path, () => fs.readSync(f.fd, buffer, 0, buffer.length, position)),
   write: (f, buffer, position) => call("write", f.path, () => fs.writeSync(f.fd, buffer, 0, buffer.length, position)),
-  fsync: (f) => call("fsync", f.path, () => fs.fsyncSync(f.fd)),
+  // On libuv's pool: a flush can take hundreds of milliseconds, and a background checkpoint's
+  // guest runs on this thread meanwhile (the run loop is kicked when the flush completes).
+  fsync: (f) =>
+    Effect.async<void, SnapshotFsError>((resume) =>
+      fs.fsync(f.fd, (e) => resume(e === null ? Effect.void : Effect.fail(new SnapshotFsError({ op: "fsync", path: f.path, code: codeOf(e) }))))
+    ),
   ftruncate: (f, length) => call("ftruncate", f.path, () => fs.ftruncateSync(f.fd, length)),
   fstat: (f) =>
     call("fstat", f.path, () => {

@@ -22,7 +22,7 @@ const dir = mkdtempSync(path.join(tmpdir(), "snapfuzz-"))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 const RAM = sampleRam()
-const original = Effect.runSync(
+const original = await Effect.runPromise(
   Effect.flatMap(sampleChunks, (chunks) =>
     writeSnapshot({ path: path.join(dir, "vm.snap"), manifest: manifestInput, chunks, ram: RAM, blockSize: BLOCK })
   ).pipe(Effect.provide(SnapshotFsLive.layer))

@@ -29,6 +29,12 @@ const makeRam = (): GuestRam => {
 /** The live fs with fsync as a no-op: the page-cache cost alone, what plain cp measures. */
 const noFsync = Layer.sync(SnapshotFs, () => ({ ...SnapshotFsLive.make(), fsync: () => Effect.void }))
 
+const timeAsync = async <A>(f: () => Promise<A>): Promise<[A, number]> => {
+  const t = performance.now()
+  const a = await f()
+  return [a, performance.now() - t]
+}
+
 const time = <A>(f: () => A): [A, number] => {
   const t = performance.now()
   const a = f()
@@ -38,20 +44,20 @@ const time = <A>(f: () => A): [A, number] => {
 const rate = (bytes: number, ms: number) => `${(bytes / MiB / (ms / 1000)).toFixed(0)} MiB/s (${ms.toFixed(0)} ms)`
 
 describe("snapshot throughput", () => {
-  it.skipIf(!process.env.SNAPSHOT_BENCH)("256 MiB guest with 64 MiB touched, against cp", () => {
+  it.skipIf(!process.env.SNAPSHOT_BENCH)("256 MiB guest with 64 MiB touched, against cp", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), "snapbench-"))
     try {
       const ram = makeRam()
       const F = path.join(dir, "vm.snap")
       const save = (layer: Layer.Layer<SnapshotFs>) =>
-        Effect.runSync(Effect.flatMap(sampleChunks, (chunks) => writeSnapshot({ path: F, manifest: manifestInput, chunks, ram })).pipe(Effect.provide(layer)))
+        Effect.runPromise(Effect.flatMap(sampleChunks, (chunks) => writeSnapshot({ path: F, manifest: manifestInput, chunks, ram })).pipe(Effect.provide(layer)))
       const restore = (verify: "all" | "state") =>
         Effect.runSync(
           Effect.flatMap(readSnapshot(F), (s) => s.restoreRam(freshRam(ram), { verify })).pipe(Effect.provide(SnapshotFsLive.layer))
         )
-      save(SnapshotFsLive.layer) // warm up
-      const [r1, saveNoSync] = time(() => save(noFsync))
-      const [r2, saveSync] = time(() => save(SnapshotFsLive.layer))
+      await save(SnapshotFsLive.layer) // warm up
+      const [r1, saveNoSync] = await timeAsync(() => save(noFsync))
+      const [r2, saveSync] = await timeAsync(() => save(SnapshotFsLive.layer))
       const [, restoreAll] = time(() => restore("all"))
       const [, restoreState] = time(() => restore("state"))
       expect(r1.ramBytesWritten).toBe(64 * MiB)
