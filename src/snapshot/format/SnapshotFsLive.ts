@@ -22,11 +22,23 @@ const codeOf = (e: unknown): string => {
 const call = <A>(op: FsOp, path: string, f: () => A): Effect.Effect<A, SnapshotFsError> =>
   Effect.try({ try: f, catch: (e) => new SnapshotFsError({ op, path, code: codeOf(e) }) })
 
+/**
+ * On libuv's pool, for the calls that wait on the disk: flushing a file, or
+ * unlinking the old snapshot's RAM file (freeing 256 MiB of extents took 56
+ * ms here), can take tens to hundreds of milliseconds, and a background
+ * checkpoint's guest runs on this thread meanwhile (the run loop is kicked
+ * when the call completes).
+ */
+const onPool = (op: FsOp, path: string, start: (done: (e: NodeJS.ErrnoException | null) => void) => void) =>
+  Effect.async<void, SnapshotFsError>((resume) =>
+    start((e) => resume(e === null ? Effect.void : Effect.fail(new SnapshotFsError({ op, path, code: codeOf(e) }))))
+  )
+
 const ENXIO = "ENXIO"
 
 /**
  * The real thing: synchronous node:fs calls (the fastest path), but for
- * fsync, which waits on the disk. SEEK_DATA needs the native addon; without it every
+ * fsync and unlink, which wait on the disk (onPool). SEEK_DATA needs the native addon; without it every
  * offset counts as data (holes are then read, which is only slower).
  */
 export const make = (native?: Pick<NativeKvm, "seekData">): SnapshotFsService => ({
@@ -34,12 +46,7 @@ export const make = (native?: Pick<NativeKvm, "seekData">): SnapshotFsService =>
   close: (f) => call("close", f.path, () => fs.closeSync(f.fd)),
   read: (f, buffer, position) => call("read", f.path, () => fs.readSync(f.fd, buffer, 0, buffer.length, position)),
   write: (f, buffer, position) => call("write", f.path, () => fs.writeSync(f.fd, buffer, 0, buffer.length, position)),
-  // On libuv's pool: a flush can take hundreds of milliseconds, and a background checkpoint's
-  // guest runs on this thread meanwhile (the run loop is kicked when the flush completes).
-  fsync: (f) =>
-    Effect.async<void, SnapshotFsError>((resume) =>
-      fs.fsync(f.fd, (e) => resume(e === null ? Effect.void : Effect.fail(new SnapshotFsError({ op: "fsync", path: f.path, code: codeOf(e) }))))
-    ),
+  fsync: (f) => onPool("fsync", f.path, (done) => fs.fsync(f.fd, done)),
   ftruncate: (f, length) => call("ftruncate", f.path, () => fs.ftruncateSync(f.fd, length)),
   fstat: (f) =>
     call("fstat", f.path, () => {
@@ -55,7 +62,7 @@ export const make = (native?: Pick<NativeKvm, "seekData">): SnapshotFsService =>
       return code === ENXIO ? Effect.succeed(undefined) : Effect.fail(new SnapshotFsError({ op: "seek", path: f.path, code }))
     }),
   rename: (from, to) => call("rename", from, () => fs.renameSync(from, to)),
-  unlink: (path) => call("unlink", path, () => fs.unlinkSync(path)),
+  unlink: (path) => onPool("unlink", path, (done) => fs.unlink(path, done)),
   readdir: (path) => call("readdir", path, () => fs.readdirSync(path))
 })
 
