@@ -12,7 +12,14 @@ import { bhyveBin } from "./BhyveProcess.js"
 import type { LinuxGuestArtifacts } from "./LinuxGuest.js"
 
 /** What the kernel must never say on a healthy machine. */
-export const KERNEL_TROUBLE = /WARNING:|BUG:|soft lockup|clocksource .* unstable|Call Trace/
+export const KERNEL_TROUBLE = /WARNING:|BUG:|soft lockup|clocksource .* unstable|read-back delay .*marking unstable|Call Trace/
+/**
+ * The watchdog's own "system busy, skip this round" line: two back-to-back
+ * reads of its reference clock were far apart (the vCPU thread was held up
+ * on the host), so it checks nothing this time and marks nothing. Linux
+ * prints it at info level; it is not a complaint about a clock.
+ */
+export const WATCHDOG_SKIPPED_ROUND = /clocksource: timekeeping watchdog on CPU\d+: \S+ wd-wd read-back delay of \d+ns$/
 /** The clocksource watchdog's verdict on the TSC, checked by its own measure after a restore. */
 export const WATCHDOG_VERDICT = /timekeeping watchdog .*Marking clocksource 'tsc' as unstable/
 
