@@ -2,6 +2,34 @@ import { beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { boot, buildKitGuest, buildSoft, Console, guestPath, runUntilStopped, softAvailable } from "./SoftHarness.js"
 
+interface PortOut {
+  readonly value: number
+  readonly size: number
+  readonly count: number
+}
+
+/** piobench.elf making `n` outb to 0x3ff (no MMIO), each recorded as the handler saw it. */
+const pioLoop = (n: number) =>
+  Effect.gen(function*() {
+    const soft = yield* buildSoft({ cpus: 1, memoryBytes: 64 << 20 })
+    yield* boot(soft, guestPath("piobench.elf"), `pio=${n} mmio=0`)
+    const console = new Console()
+    const seen: Array<PortOut> = []
+    console.extraPio = (exit) => {
+      if (exit.port !== 0x3ff || exit.direction !== "out") return false
+      seen.push({ value: exit.value(0), size: exit.size, count: exit.count })
+      return true
+    }
+    return { soft, console, seen }
+  })
+
+/** The loop ran to its end and made each of its `n` outs once, in order (piobench writes i & 0xff). */
+const expectEachOutOnce = (console: Console, seen: ReadonlyArray<PortOut>, n: number) => {
+  expect(console.output).toBe("pio-start\npio-end\nmmio-start\nmmio-end\n")
+  expect(seen.length).toBe(n)
+  expect(seen.every((out, i) => out.value === (i & 0xff))).toBe(true)
+}
+
 /** Port and MMIO accesses reach the JS handler synchronously, inside the run, and its replies reach the guest's registers. */
 describe.skipIf(!softAvailable())("the soft CPU's I/O exits", () => {
   let elf = ""
@@ -12,21 +40,10 @@ describe.skipIf(!softAvailable())("the soft CPU's I/O exits", () => {
   it.scoped("every outb of a loop reaches the handler once, in order, with its value", () =>
     Effect.gen(function*() {
       const n = 5000
-      const soft = yield* buildSoft({ cpus: 1, memoryBytes: 64 << 20 })
-      yield* boot(soft, guestPath("piobench.elf"), `pio=${n} mmio=0`)
-      const console = new Console()
-      const seen: Array<number> = []
-      console.extraPio = (exit) => {
-        if (exit.port !== 0x3ff || exit.direction !== "out") return false
-        expect(exit.size).toBe(1)
-        expect(exit.count).toBe(1)
-        seen.push(exit.value(0))
-        return true
-      }
+      const { soft, console, seen } = yield* pioLoop(n)
       runUntilStopped(soft, console)
-      expect(console.output).toBe("pio-start\npio-end\nmmio-start\nmmio-end\n")
-      expect(seen.length).toBe(n)
-      expect(seen.every((v, i) => v === (i & 0xff))).toBe(true)
+      expect(seen.every((out) => out.size === 1 && out.count === 1)).toBe(true)
+      expectEachOutOnce(console, seen, n)
     }))
 
   it.scoped("a handler that stops the machine at every character: each run makes progress, each character comes once", () =>
@@ -58,15 +75,7 @@ describe.skipIf(!softAvailable())("the soft CPU's I/O exits", () => {
       // Unicorn 2.0.1 would restart a block from its start when a stop lands
       // between an out and a later load in it, repeating the out.
       const n = 200000
-      const soft = yield* buildSoft({ cpus: 1, memoryBytes: 64 << 20 })
-      yield* boot(soft, guestPath("piobench.elf"), `pio=${n} mmio=0`)
-      const console = new Console()
-      const seen: Array<number> = []
-      console.extraPio = (exit) => {
-        if (exit.port !== 0x3ff || exit.direction !== "out") return false
-        seen.push(exit.value(0))
-        return true
-      }
+      const { soft, console, seen } = yield* pioLoop(n)
       let runs = 0
       const bsp = soft.backend.vcpus[0]
       while (!console.poweredOff) {
@@ -74,9 +83,7 @@ describe.skipIf(!softAvailable())("the soft CPU's I/O exits", () => {
         runs++
       }
       expect(runs).toBeGreaterThan(100)
-      expect(console.output).toBe("pio-start\npio-end\nmmio-start\nmmio-end\n")
-      expect(seen.length).toBe(n)
-      expect(seen.every((v, i) => v === (i & 0xff))).toBe(true)
+      expectEachOutOnce(console, seen, n)
     }))
 
   it.scoped("in of 1, 2 and 4 bytes reads the handler's reply into the register", () =>
